@@ -1,0 +1,145 @@
+"""One Settings object for every knob.
+
+Precedence (highest first): CLI flags (passed as keyword overrides), environment variables
+prefixed ``ASSISTANT_``, an optional TOML file, then the defaults below. This is the only module
+that reads the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+APP_NAME = "paper-assistant"
+DEFAULT_MODEL_SHA256 = "PLACEHOLDER"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_config_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="forbid")
+
+    # where things live
+    data_dir: Path = Field(default_factory=default_data_dir, description="Store, TL;DRs, locks.")
+    collection: str = Field("papers", min_length=3, description="Chroma collection name.")
+
+    # the language model
+    model_path: Path | None = Field(
+        None, description="GGUF file to use; empty means the bundled SmolLM2-135M-Instruct."
+    )
+    model_sha256: str | None = Field(
+        None, description="Expected sha256 of model_path; the bundled model's is always pinned."
+    )
+    n_ctx: int = Field(2048, ge=256, le=131072, description="Context window in tokens.")
+    n_threads: int | None = Field(None, ge=1, description="Threads; default from CPU affinity.")
+    n_batch: int = Field(512, ge=8, description="Prompt-processing batch size in tokens.")
+    answer_max_tokens: int = Field(160, ge=8, le=4096, description="Cap on answer tokens.")
+    tldr_max_tokens: int = Field(60, ge=8, le=512, description="Cap on TL;DR tokens.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    seed: int = Field(1234, description="Sampling seed, for repeatable retries.")
+    queue_size: int = Field(8, ge=1, description="Model calls allowed to wait before 'busy'.")
+
+    # embedding and chunking
+    embed_batch_size: int = Field(32, ge=1, description="Texts per embedder forward pass.")
+    chunk_tokens: int = Field(96, ge=16, le=250, description="Chunk size in embedder tokens.")
+    chunk_overlap: int = Field(16, ge=0, le=128, description="Chunk overlap in embedder tokens.")
+
+    # retrieval
+    top_k: int = Field(5, ge=1, le=50, description="Papers passed to the model per question.")
+    candidates: int = Field(30, ge=1, le=500, description="Chunks fetched per retriever.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    relevance_floor: float = Field(
+        0.35, ge=-1.0, le=1.0, description="Best dense cosine below this: abstain, no model call."
+    )
+
+    # grounding
+    support_threshold: float = Field(
+        0.6, ge=0.0, le=1.0, description="Sentence support score needed to show a sentence."
+    )
+    tldr_max_words: int = Field(30, ge=5, le=100, description="Longest TL;DR, in words.")
+    tldr_attempts: int = Field(3, ge=1, le=10, description="Generated candidates per TL;DR.")
+
+    # UI
+    host: str = Field("127.0.0.1", description="UI bind address; non-loopback needs auth.")
+    port: int = Field(7860, ge=0, le=65535, description="UI port (0 picks a free one).")
+    auth: str | None = Field(None, description="'user:password' for the UI (needed off-loopback).")
+    max_upload_mb: int = Field(20, ge=1, description="Largest file the UI accepts.")
+
+    max_input_mb: int = Field(64, ge=1, description="Largest input file ingest will read.")
+
+    config_file: Path | None = Field(None, description="TOML file these settings were read from.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        explicit = getattr(init_settings, "init_kwargs", {}).get("config_file")
+        toml_file = Path(explicit) if explicit else _toml_path()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def tldr_file(self) -> Path:
+        return self.data_dir / "tldrs.jsonl"
+
+    def fingerprint(self) -> str:
+        """Hash of the knobs that change outputs; goes into provenance."""
+        keys = sorted(
+            k
+            for k in type(self).model_fields
+            if k not in {"data_dir", "config_file", "host", "port", "auth", "queue_size"}
+        )
+        blob = repr([(k, getattr(self, k)) for k in keys]).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _toml_path() -> Path | None:
+    env = os.environ.get("ASSISTANT_CONFIG_FILE")
+    if env:
+        return Path(env)
+    default = default_config_file()
+    return default if default.is_file() else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings; ``overrides`` are CLI flags (None values are ignored)."""
+    from assistant.errors import UsageError
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    toml = config_file or _toml_path()
+    if config_file is not None and not config_file.is_file():
+        raise UsageError(f"config file not found: {config_file}")
+    if toml is not None:
+        clean["config_file"] = toml
+    try:
+        return Settings(**clean)
+    except ValueError as exc:  # pydantic ValidationError is a ValueError
+        raise UsageError(f"invalid settings: {exc}") from exc

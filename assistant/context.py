@@ -1,0 +1,123 @@
+"""Building the answer prompt within the token budget, and judging whether evidence suffices.
+
+Prefill dominates latency on a CPU, so each source is compressed to its few sentences most
+relevant to the question (in their original order). Sources are added in rank order while the
+exact templated prompt, counted by the model's own tokenizer, plus max_tokens fits in n_ctx;
+the ones that did not fit are returned so the caller can report them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from assistant import grounding, prompting
+from assistant.protocols import ChatModel, Message
+from assistant.types import Hit
+
+SENTENCES_PER_SOURCE = 3
+MAX_QUESTION_SHARE = 4  # the question may use at most 1/4 of the context window
+
+# Words that say what kind of thing is asked, not which fact: they cannot show sufficiency.
+_GENERIC = frozenset(
+    grounding.content_words(
+        "paper papers work study method methods approach model models propose proposed "
+        "introduce introduced present presented new novel main key result results show shows "
+        "author authors describe described does what which how many much kind type name called "
+        "according abstract listing about tell explain give list mention mentioned"
+    )
+)
+
+
+@dataclass(frozen=True)
+class SourceBlock:
+    marker: int
+    hit: Hit
+    title: str
+    text: str  # what the model sees
+    abstract: str  # the whole abstract, for quotes
+
+
+def focus_terms(question: str, titles: Sequence[str]) -> set[str]:
+    """Content words of the question that the titles do not already explain."""
+    title_words: set[str] = set()
+    for t in titles:
+        title_words |= grounding.content_words(t)
+    return grounding.content_words(question) - title_words - _GENERIC
+
+
+def sufficient_evidence(question: str, texts: Sequence[str], titles: Sequence[str]) -> float:
+    """Share of the question's focus terms that one source sentence covers (0 = insufficient).
+
+    Near-miss questions (a real paper, a detail it does not give) retrieve well, so similarity
+    alone cannot tell them apart; this asks whether any sentence mentions what is asked.
+    """
+    focus = focus_terms(question, titles)
+    if not focus:
+        return 1.0
+    best = 0.0
+    for text in texts:
+        for sentence in grounding.split_sentences(text):
+            words = grounding.content_words(sentence)
+            best = max(best, len(focus & words) / len(focus))
+    needed = 0.5 if len(focus) > 1 else 1.0
+    return best if best >= needed else 0.0
+
+
+def compress(question: str, abstract: str, chunk: str, n: int = SENTENCES_PER_SOURCE) -> str:
+    sentences = grounding.split_sentences(abstract)
+    if len(sentences) <= n:
+        return " ".join(sentences)
+    q = grounding.content_words(question)
+    q_nums = grounding.extract_numbers(question)
+
+    def score(i: int) -> float:
+        s = sentences[i]
+        words = grounding.content_words(s)
+        overlap = len(q & words) / (len(q) or 1)
+        in_chunk = 0.2 if s in chunk else 0.0
+        nums = 0.1 if (q_nums & grounding.extract_numbers(s)) else 0.0
+        return overlap + in_chunk + nums + (0.05 if i == 0 else 0.0)
+
+    keep = sorted(sorted(range(len(sentences)), key=lambda i: -score(i))[:n])
+    return " ".join(sentences[i] for i in keep)
+
+
+def _clip_words(text: str, llm: ChatModel, budget: int) -> str:
+    words = text.split()
+    while words and llm.count_tokens(" ".join(words)) > budget:
+        words = words[: max(1, int(len(words) * 0.8))] if len(words) > 1 else []
+    return " ".join(words)
+
+
+def _messages(sources: str, question: str) -> list[Message]:
+    return prompting.split_system_user("answer", sources=sources, question=question)
+
+
+def build_prompt(
+    question: str,
+    hits: Sequence[Hit],
+    abstracts: Mapping[str, str],
+    *,
+    llm: ChatModel,
+    max_tokens: int,
+) -> tuple[list[Message], list[SourceBlock], list[str]]:
+    budget = llm.n_ctx - max_tokens
+    q = _clip_words(question, llm, max(8, llm.n_ctx // MAX_QUESTION_SHARE))
+    blocks: list[SourceBlock] = []
+    dropped: list[str] = []
+    rendered: list[str] = []
+    for h in hits:
+        abstract = abstracts.get(h.paper_id) or h.text
+        marker = len(blocks) + 1
+        block = SourceBlock(marker, h, h.title, compress(q, abstract, h.text), abstract)
+        candidate = [*rendered, f"[{marker}] {h.title}\n{block.text}"]
+        if llm.prompt_tokens(_messages("\n\n".join(candidate), q)) <= budget:
+            blocks.append(block)
+            rendered = candidate
+        else:
+            dropped.append(h.paper_id)
+    messages = _messages("\n\n".join(rendered) or "(none)", q)
+    if llm.prompt_tokens(messages) > budget:  # only when the question alone is too long
+        messages = _messages("(none)", _clip_words(q, llm, max(1, budget // 2)))
+    return messages, blocks, dropped

@@ -1,0 +1,539 @@
+"""Grounding: is every shown sentence supported by its source abstract?
+
+One module for the answerer, the TL;DR writer and the evals. Everything is a pure,
+deterministic function of its inputs, and every verdict carries an explanation.
+
+A claim is judged against source texts in three steps:
+
+1. **Hard gates** (each caps the score at ``GATE_CAP`` and names the culprit in ``reason``):
+   every number of the claim occurs among the sources' numbers ("80%" = "80 percent",
+   "2,000" = "2K", "360 million" = "360M"; a rounded "95%" matches "95.24%"); every named
+   entity or technical term ("FLAN-T5", "GPT-4o", "COCO", "Masked Image Modeling") occurs in
+   the source text; every URL is one the sources contain; comparative or absolute words
+   ("slower", "first", "perfectly") are backed by a source word of the same kind; the claim
+   does not copy a context of its best sentence with another number or name in it ("tasks
+   from BIG-Bench" for "tasks from PromptSource"); and it does not state positively what the
+   evidence only says after a negation ("requires finetuning" for "without requiring
+   finetuning"), nor negate what the evidence does not.
+2. **Lexical support.** Weighted content-word coverage of the claim by its best sentence,
+   by a greedy cover of up to ``MAX_COVER`` sentences, and by the whole of the sources.
+3. **Optional semantics.** With an embedder, cosine with the best sentence is mixed in.
+
+Callers should pass ``title + "\\n\\n" + abstract`` as a source when answers may name papers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from assistant.protocols import Embedder
+from assistant.textnorm import (
+    NumberMention,
+    content_words,
+    entity_in_text,
+    extract_entities,
+    extract_numbers,
+    find_urls,
+    norm_phrase,
+    number_mentions,
+    polarity_conflict,
+    split_sentences,
+    stem,
+    strip_citations,
+    swapped_fact,
+    unsupported_comparisons,
+    word_set,
+)
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "SentenceVerdict",
+    "Support",
+    "best_quote",
+    "check_sentences",
+    "compress_sentence",
+    "content_words",
+    "extract_entities",
+    "extract_numbers",
+    "has_external_url",
+    "pick_extractive_tldr",
+    "score_support",
+    "split_sentences",
+    "strip_unsafe",
+]
+
+DEFAULT_THRESHOLD = 0.6
+GATE_CAP = 0.2  # highest score a claim with an unsupported number or entity can get
+SHORT_CAP = 0.3  # highest score of a claim with too few content words, unless quoted
+MIN_CONTENT_WORDS = 2
+SIM_FLOOR, SIM_CEIL = 0.3, 0.85  # cosine mapped linearly onto 0..1 between these
+LEX_WEIGHT = 0.65  # share of the lexical score when an embedder is given
+MAX_COVER, MIN_GAIN = 3, 0.1  # evidence: up to 3 sentences, each adding >= 10% coverage
+W_BEST, W_COVER, W_WHOLE = 0.3, 0.4, 0.3  # lexical score: best sentence, evidence, source
+GENERIC_WEIGHT = 0.5  # words that say little about a specific paper count half
+_GENERIC = frozenset(
+    stem(w)
+    for w in word_set(
+        """use using used show shows shown propose proposed present introduce method methods
+        approach approaches model models paper work works result results task tasks achieve
+        achieves perform performance based new novel study demonstrate different various
+        existing also framework help can well large effective significantly author authors
+        researchers"""
+    )
+)
+_MARKER_RE = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+_MARKDOWN_RE = re.compile(r"(\*\*|__|`|^#+\s*|^\s*(?:[-*•]|\d{1,2}[.)])\s+)", re.MULTILINE)
+
+
+class Support(BaseModel):
+    """How well one claim is supported by its sources, and why."""
+
+    score: float = Field(ge=0.0, le=1.0)
+    supported: bool
+    best_sentence: str = ""  # verbatim sentence of sources[best_source]
+    best_source: int | None = None  # index into the sources passed in
+    missing_numbers: list[str] = Field(default_factory=list)
+    missing_entities: list[str] = Field(default_factory=list)
+    content_overlap: float = 0.0  # weighted coverage of the claim's words by best_sentence
+    similarity: float | None = None  # cosine with best_sentence, when an embedder was given
+    reason: str = ""  # "" when supported, else the first rule that failed
+
+
+class SentenceVerdict(BaseModel):
+    """One sentence of an answer: its citations and whether it may be shown."""
+
+    text: str  # verbatim, with citation markers
+    clean: str  # markers and markdown removed
+    cites: list[int] = Field(default_factory=list)
+    cited_all: bool = False  # cited nothing, so it was checked against every source
+    best_source_id: int | None = None  # key in the sources mapping
+    support: Support
+
+    @property
+    def supported(self) -> bool:
+        return self.support.supported
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Source sentences with their features, built once per call."""
+
+    texts: tuple[str, ...]
+    owner: tuple[int, ...]  # index of the source each sentence comes from
+    words: tuple[frozenset[str], ...]
+    numbers: tuple[frozenset[str], ...]
+    sources: tuple[str, ...]
+    mentions: tuple[tuple[NumberMention, ...], ...]  # per source
+
+
+def _index(sources: Sequence[str]) -> _Index:
+    texts, owner = [], []
+    for i, source in enumerate(sources):
+        for sentence in split_sentences(source):
+            texts.append(sentence)
+            owner.append(i)
+    return _Index(
+        texts=tuple(texts),
+        owner=tuple(owner),
+        words=tuple(frozenset(content_words(t)) for t in texts),
+        numbers=tuple(frozenset(extract_numbers(t)) for t in texts),
+        sources=tuple(sources),
+        mentions=tuple(tuple(number_mentions(s)) for s in sources),
+    )
+
+
+def _clean(text: str) -> str:
+    text = strip_citations(_MARKDOWN_RE.sub("", text))
+    return re.sub(r"\s+(?=[.,;:!?](?:\s|$))", "", " ".join(text.split()))
+
+
+def _coverage(claim: set[str], words: frozenset[str] | set[str]) -> float:
+    weights = {w: GENERIC_WEIGHT if w in _GENERIC else 1.0 for w in claim}
+    total = sum(weights.values())
+    return sum(v for w, v in weights.items() if w in words) / total if total else 0.0
+
+
+def _number_ok(mention: NumberMention, known: Sequence[NumberMention]) -> bool:
+    return any(
+        mention.key in m.forms
+        or (  # a rounded figure: "95%" for "95.24%", "0.34" for "0.336"
+            m.unit == mention.unit
+            and m.decimals > mention.decimals
+            and round(m.value, mention.decimals) == mention.value
+        )
+        for m in known
+    )
+
+
+def _entity_ok(entity: str, sources: Sequence[str]) -> bool:
+    if any(entity_in_text(entity, s) for s in sources):
+        return True
+    core = "-".join(p for p in entity.split("-") if not p.islower())  # "LLM-based" -> "LLM"
+    if core and core != entity and any(entity_in_text(core, s) for s in sources):
+        return True
+    words = entity.split()  # a capitalised phrase may be a paraphrase of known words
+    return len(words) > 1 and all(any(entity_in_text(w, s) for s in sources) for w in words)
+
+
+def _scale(cosine: float) -> float:
+    return min(1.0, max(0.0, (cosine - SIM_FLOOR) / (SIM_CEIL - SIM_FLOOR)))
+
+
+def _judge(
+    claim: str,
+    index: _Index,
+    allowed: Sequence[int],
+    threshold: float,
+    claim_vec: np.ndarray | None = None,
+    sent_vecs: np.ndarray | None = None,
+) -> Support:
+    """Score a cleaned claim against the sentences of the ``allowed`` sources."""
+    rows = [i for i, o in enumerate(index.owner) if o in allowed]
+    sources = [index.sources[i] for i in allowed]
+    if not claim or not rows:
+        why = "empty sentence" if not claim else "no source text"
+        return Support(score=0.0, supported=False, reason=why)
+    words = content_words(claim)
+    known = [m for i in allowed for m in index.mentions[i]]
+    missing_numbers = list(
+        dict.fromkeys(m.key for m in number_mentions(claim) if not _number_ok(m, known))
+    )
+    missing_entities = sorted(e for e in extract_entities(claim) if not _entity_ok(e, sources))
+
+    covs = {r: _coverage(words, index.words[r]) for r in rows}
+    sims: dict[int, float] = {}
+    if claim_vec is not None and sent_vecs is not None:
+        sims = {r: float(sent_vecs[r] @ claim_vec) for r in rows}
+    claim_keys = [m.key for m in number_mentions(claim)]
+    bonus = {r: 0.25 * len(set(claim_keys) & index.numbers[r]) for r in rows}
+    best = max(rows, key=lambda r: (covs[r] + bonus[r] + 0.5 * _scale(sims.get(r, 0.0)), -r))
+    cover, covered = [best], set(index.words[best])
+    for _ in range(MAX_COVER - 1):  # greedily add the sentences that cover most of the rest
+        gains = {r: _coverage(words, covered | index.words[r]) for r in rows if r not in cover}
+        extra = max(gains, key=lambda r: (gains[r], -r), default=None)
+        if extra is None or gains[extra] - _coverage(words, covered) < MIN_GAIN:
+            break
+        cover.append(extra)
+        covered |= index.words[extra]
+    whole = _coverage(words, frozenset().union(*(index.words[r] for r in rows)))
+    score = W_BEST * covs[best] + W_COVER * _coverage(words, covered) + W_WHOLE * whole
+    similarity = sims.get(best) if sims else None
+    if similarity is not None:
+        score = LEX_WEIGHT * score + (1 - LEX_WEIGHT) * _scale(similarity)
+
+    reason = ""
+    if missing_numbers:
+        score, reason = min(score, GATE_CAP), f"number {', '.join(missing_numbers)} not in source"
+    elif missing_entities:
+        names = ", ".join(missing_entities)
+        score, reason = min(score, GATE_CAP), f"entity {names} not in source"
+    elif len(words) < MIN_CONTENT_WORDS and not any(
+        norm_phrase(claim).strip(" ") in norm_phrase(s) for s in sources
+    ):
+        score, reason = min(score, SHORT_CAP), "too few content words"
+    elif urls := [u for u in find_urls(claim) if _url_key(u) not in _known_urls(sources)]:
+        score, reason = min(score, GATE_CAP), f"url {urls[0]} not in source"
+    elif comparisons := unsupported_comparisons(claim, sources):
+        score, reason = min(score, GATE_CAP), f"comparison {comparisons[0]!r} not in source"
+    elif swap := swapped_fact(claim, index.texts[best]):
+        score, reason = min(score, GATE_CAP), swap
+    elif polarity := polarity_conflict(claim, [index.texts[r] for r in cover]):
+        score, reason = min(score, GATE_CAP), polarity
+    if not reason and score < threshold:
+        reason = f"low overlap with source ({covs[best]:.2f})"
+    return Support(
+        score=round(min(1.0, max(0.0, score)), 4),
+        supported=not reason and score >= threshold,
+        best_sentence=index.texts[best],
+        best_source=allowed.index(index.owner[best]),
+        missing_numbers=missing_numbers,
+        missing_entities=missing_entities,
+        content_overlap=round(covs[best], 4),
+        similarity=None if similarity is None else round(similarity, 4),
+        reason=reason,
+    )
+
+
+def _embed(embedder: Embedder | None, texts: Sequence[str]) -> np.ndarray | None:
+    if embedder is None or not texts:
+        return None
+    return np.asarray(embedder.embed(list(texts)), dtype=np.float32)
+
+
+def score_support(
+    claim: str,
+    sources: Sequence[str],
+    *,
+    embedder: Embedder | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> Support:
+    """How well ``claim`` is supported by ``sources`` (see the module docstring)."""
+    index = _index(sources)
+    clean = _clean(claim)
+    vecs = _embed(embedder, [clean, *index.texts]) if clean and index.texts else None
+    claim_vec, sent_vecs = (vecs[0], vecs[1:]) if vecs is not None else (None, None)
+    return _judge(clean, index, range(len(sources)), threshold, claim_vec, sent_vecs)
+
+
+def _sentence_units(text: str) -> list[str]:
+    """Answer sentences, with a lone marker run ("[1]") attached to the sentence before."""
+    units: list[str] = []
+    for sentence in split_sentences(text):
+        if units and not _clean(sentence).strip(" .,;:"):
+            units[-1] = units[-1] + " " + sentence
+        else:
+            units.append(sentence)
+    return units
+
+
+def check_sentences(
+    text: str,
+    sources: Mapping[int, str],
+    *,
+    embedder: Embedder | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> list[SentenceVerdict]:
+    """Judge every sentence of an answer against the sources its ``[n]`` markers cite
+    (all sources when it cites none). Sentences without any word are skipped."""
+    keys = list(sources)
+    index = _index([sources[k] for k in keys])
+    units = [(u, _clean(u)) for u in _sentence_units(text)]
+    units = [(u, c) for u, c in units if re.search(r"[A-Za-z0-9]", c)]
+    vecs = _embed(embedder, [*index.texts, *(c for _, c in units)]) if index.texts else None
+    verdicts: list[SentenceVerdict] = []
+    for n, (unit, clean) in enumerate(units):
+        cites: list[int] = []
+        for group in _MARKER_RE.findall(unit):
+            cites += [int(c) for c in re.split(r"\s*[,;]\s*", group) if int(c) not in cites]
+        unknown = [c for c in cites if c not in sources]
+        if unknown:
+            support = Support(
+                score=0.0, supported=False, reason=f"cites unknown source [{unknown[0]}]"
+            )
+            verdicts.append(SentenceVerdict(text=unit, clean=clean, cites=cites, support=support))
+            continue
+        allowed = [keys.index(c) for c in cites] if cites else list(range(len(keys)))
+        claim_vec = vecs[len(index.texts) + n] if vecs is not None else None
+        sent_vecs = vecs[: len(index.texts)] if vecs is not None else None
+        support = _judge(clean, index, allowed, threshold, claim_vec, sent_vecs)
+        best_id = None if support.best_source is None else keys[allowed[support.best_source]]
+        verdicts.append(
+            SentenceVerdict(
+                text=unit,
+                clean=clean,
+                cites=cites,
+                cited_all=not cites,
+                best_source_id=best_id,
+                support=support,
+            )
+        )
+    return verdicts
+
+
+def best_quote(
+    query: str,
+    source: str,
+    *,
+    embedder: Embedder | None = None,
+    max_words: int | None = None,
+) -> str:
+    """The verbatim sentence of ``source`` that best matches ``query`` (its numbers count
+    most); with ``max_words``, the best-matching run of at most that many words of it."""
+    sentences = split_sentences(source)
+    if not sentences:
+        return ""
+    words = content_words(query)
+    numbers = [m.key for m in number_mentions(query)]
+    vecs = _embed(embedder, [query, *sentences])
+
+    def rank(i: int) -> float:
+        sentence = sentences[i]
+        found = extract_numbers(sentence)
+        value = _coverage(words, content_words(sentence)) + sum(2.0 for n in numbers if n in found)
+        return value + (_scale(float(vecs[i + 1] @ vecs[0])) if vecs is not None else 0.0)
+
+    best = sentences[max(range(len(sentences)), key=lambda i: (rank(i), -i))]
+    spans = [m.span() for m in re.finditer(r"\S+", best)]
+    if max_words is None or len(spans) <= max_words:
+        return best
+
+    def window(start: int) -> float:
+        piece = best[spans[start][0] : spans[start + max_words - 1][1]]
+        found = extract_numbers(piece)
+        return _coverage(words, content_words(piece)) + sum(2.0 for n in numbers if n in found)
+
+    start = max(range(len(spans) - max_words + 1), key=lambda s: (window(s), -s))
+    return best[spans[start][0] : spans[start + max_words - 1][1]]
+
+
+_LEAD_RE = re.compile(
+    r"^(?:in (?:this|our) (?:paper|work|study|survey|report)|to (?:this|that) end|for example"
+    r"|to (?:address|tackle|overcome|solve|alleviate|bridge|mitigate|fill|remedy) [^,]{1,50}"
+    r"|(?:motivated|inspired|driven) by [^,]{1,50}|addressing [^,]{1,50}"
+    r"|furthermore|moreover|additionally|in addition|specifically|however|finally|overall"
+    r"|therefore|thus|hence|then|first|second|third|besides|in particular|notably|concretely"
+    r"|consequently|as a result|together|alternatively|meanwhile|in this way|for instance"
+    r"|in summary|in short|in conclusion|to sum up|importantly|surprisingly|recently"
+    r"|accordingly|practically),\s+",
+    re.IGNORECASE,
+)
+_SUBORDINATE_RE = re.compile(
+    r"^(?:with|by|to|in|on|for|using|unlike|given|while|although|albeit|as|after|through|via"
+    r"|when|compared|based|despite|since|because|thanks|leveraging|under|beyond|from|inspired"
+    r"|motivated|building|addressing)\b[^,]{1,200},\s+",
+    re.IGNORECASE,
+)
+_SUBJECT_RE = re.compile(r"(?:we|our|this|these|the|a|an|it|its|they|their)\b|[A-Z]")
+_TRAIL_RE = re.compile(
+    r"(?:,\s+(?:which|while|where|whereas|thereby|thus|enabling|allowing|making|resulting|leading"
+    r"|achieving|showing|demonstrating|outperforming|including|such as|especially|particularly"
+    r"|focusing|e\.g\.|i\.e\.|as well as|(?:and|but) (?:we|it|they|our|this|thus))\b"
+    r"|;\s|\s[-–—]{1,2}\s|:\s)"
+)
+_PHRASE_START = word_set(
+    """for with to by using via in on that which where while and or from through across within
+    into as at among between over under without whereas"""
+)
+_DANGLING = _PHRASE_START | word_set(
+    "the a an of than both such is are was were be this these its their our whose when"
+)
+_SCALE_NEXT = word_set("million billion thousand trillion percent % times")
+
+
+def _n_words(text: str) -> int:
+    return len(text.split())
+
+
+def _truncate(words: list[str], max_words: int) -> list[str]:
+    """The first ``max_words`` words, cut back to a clause or phrase boundary if one is near."""
+    nxt = words[max_words].lower().strip(",.;:")
+    words = words[:max_words]
+    if nxt in _SCALE_NEXT and len(words) > 1:
+        words.pop()  # "360" without its "million" would misstate the number
+    floor = max(1, max_words // 2)
+    commas = [i + 1 for i, w in enumerate(words[:-1]) if w.endswith((",", ";")) and i + 1 >= floor]
+    starts = [i for i, w in enumerate(words) if w.lower() in _PHRASE_START and i >= floor]
+    if commas or starts:
+        words = words[: max(commas + starts)]
+    return words
+
+
+def compress_sentence(sentence: str, max_words: int) -> str:
+    """Shorten a verbatim sentence to at most ``max_words`` words, keeping only its own
+    words in order: drop discourse openers ("In this paper,"), then, while too long,
+    parentheticals, a leading subordinate clause, trailing clauses (", which ..."), and
+    finally cut at a phrase boundary. Ends with a period; the first letter is capitalised."""
+    text = " ".join(sentence.split()).rstrip(" .!?")
+    while (shorter := _LEAD_RE.sub("", text, count=1)) != text:
+        text = shorter
+    while _n_words(text) > max_words and (shorter := re.sub(r"\s*\([^()]*\)", "", text)) != text:
+        text = shorter
+    lead = _SUBORDINATE_RE.match(text)
+    rest = text[lead.end() :] if lead else ""
+    if _n_words(text) > max_words and _SUBJECT_RE.match(rest) and _n_words(rest) >= 6:
+        text = rest
+    if _n_words(text) > max_words:
+        cuts = [m.start() for m in _TRAIL_RE.finditer(text) if _n_words(text[: m.start()]) >= 6]
+        fitting = [c for c in cuts if _n_words(text[:c]) <= max_words]
+        if fitting or cuts:
+            text = text[: max(fitting) if fitting else min(cuts)]
+    words = text.split()
+    if len(words) > max_words:
+        words = _truncate(words, max_words)
+    text = " ".join(words)
+    if text.count("(") > text.count(")"):
+        text = text[: text.rfind("(")]
+    words = text.split()
+    while len(words) > 1 and words[-1].lower().strip(",;:") in _DANGLING:
+        words.pop()
+    text = " ".join(words).rstrip(" ,;:-–—")
+    if not text:
+        return ""
+    return text[0].upper() + text[1:] + ("" if text[-1] in ".!?" else ".")
+
+
+_CONTRIBUTION_RE = re.compile(
+    r"\b(?:we|this (?:paper|work|survey|study)|our (?:work|paper))\b[^.]{0,60}?"
+    r"(?<!\bthe )(?<!\bour )\b(?:propos"
+    r"|introduc|present|develop|contribut|design|build(?!s? (?:up)?on)|releas|construct|creat"
+    r"|offer|appl(?:y|ies)|provid|explor|investigat|examin|analy[sz])",
+    re.IGNORECASE,
+)
+_BACKGROUND_RE = re.compile(
+    r"\b(?:ha(?:s|ve) (?:shown|emerged|attracted|been|become|gained|made)|recent(?:ly)?|existing"
+    r"|however|current(?:ly)?|typically|traditional(?:ly)?|previous(?:ly)?|prior)\b",
+    re.IGNORECASE,
+)
+_NAMING_RE = re.compile(r"\b(?:named|called|dubbed|termed)\s+[\"'`]*[A-Z]")
+_WEAK_START_RE = re.compile(r"^(?:since|although|though|while|because|albeit|if|when)\b", re.I)
+
+
+def pick_extractive_tldr(title: str, abstract: str, max_words: int) -> str:
+    """The abstract sentence that best states the contribution ("we propose X", the title's
+    method name, its key words), compressed to at most ``max_words`` words."""
+    sentences = split_sentences(abstract)
+    if not sentences:
+        return ""
+    head = title.split(":")[0].strip() if ":" in title else ""
+    names = [head] if head and _n_words(head) <= 4 else []
+    names += [w for w in re.findall(r"\S+", title) if re.search(r"[a-z][A-Z]|\d", w)]
+    title_words = content_words(title)
+
+    def rank(i: int) -> float:
+        sentence = sentences[i]
+        value = 3.0 if _CONTRIBUTION_RE.search(sentence) else 0.0
+        value += 2.0 if any(entity_in_text(n.strip(":,"), sentence) for n in names) else 0.0
+        value += 1.0 * _coverage(title_words, content_words(sentence))
+        value -= 1.0 if not value and _BACKGROUND_RE.search(sentence) else 0.0
+        value += 1.0 if _NAMING_RE.search(sentence) else 0.0
+        value -= 1.0 if _WEAK_START_RE.search(sentence) else 0.0
+        value -= 0.02 * max(0, _n_words(sentence) - max_words) + 0.05 * i
+        if find_urls(sentence) or "?" in sentence:
+            value -= 3.0
+        return value
+
+    for i in sorted(range(len(sentences)), key=lambda i: (-rank(i), i)):
+        tldr = compress_sentence(sentences[i], max_words)
+        if _n_words(tldr) >= 5:
+            return tldr
+    return compress_sentence(sentences[0], max_words)
+
+
+_IMAGE_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK_RE = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
+_HTML_RE = re.compile(
+    r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|</?[A-Za-z][^>]*>", re.IGNORECASE | re.DOTALL
+)
+
+
+def _url_key(url: str) -> str:
+    return re.sub(r"^(?:https?://)?(?:www\.)?", "", url.lower()).rstrip("/")
+
+
+def _known_urls(sources: Sequence[str]) -> set[str]:
+    return {_url_key(u) for s in sources for u in find_urls(s)}
+
+
+def has_external_url(text: str, sources: Sequence[str] = ()) -> bool:
+    """Whether ``text`` contains a URL or web domain that none of ``sources`` contains."""
+    known = _known_urls(sources)
+    return any(_url_key(u) not in known for u in find_urls(text))
+
+
+def strip_unsafe(text: str, sources: Sequence[str] = ()) -> str:
+    """Remove markdown images, HTML tags and URLs not found in ``sources``; markdown links
+    keep their text. Keeps the rest (and line breaks) as is."""
+    known = _known_urls(sources)
+    text = _IMAGE_RE.sub("", text)
+    text = _LINK_RE.sub(lambda m: m.group(1), text)
+    text = _HTML_RE.sub("", text)
+    for url in sorted(set(find_urls(text)), key=len, reverse=True):
+        if _url_key(url) not in known:
+            text = text.replace(url, "")
+    text = re.sub(r"[ \t]{2,}", " ", text)
+    return "\n".join(line.rstrip() for line in text.split("\n")).strip()

@@ -1,0 +1,158 @@
+"""The indexed library: one object the CLI and the UI share.
+
+It owns the settings, the data-dir lock, the store and (lazily) the embedder. Collaborators can
+be injected so tests use a FakeEmbedder and an ephemeral store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from assistant.config import Settings
+from assistant.errors import InputError, StoreError
+from assistant.ingest import dedupe, ingest_papers
+from assistant.protocols import Embedder
+from assistant.store import (
+    DataDirLock,
+    atomic_write_text,
+    check_manifest,
+    expected_manifest,
+    read_manifest,
+    write_manifest,
+)
+from assistant.types import IngestReport, Paper, Rejection
+from vectorstore.chroma import ChromaStore, chromadb_version
+
+ProgressFactory = Callable[[int, str], Callable[[int], None]]
+
+
+def default_embedder(settings: Settings) -> Embedder:
+    from assistant.embed import MiniLMEmbedder
+
+    return MiniLMEmbedder(batch_size=settings.embed_batch_size)
+
+
+class Library:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        write: bool = False,
+        embedder: Embedder | None = None,
+        store: ChromaStore | None = None,
+        check: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.write = write
+        self._embedder = embedder
+        self._lock: DataDirLock | None = None
+        if store is None:
+            self._lock = DataDirLock(settings.data_dir, exclusive=write).acquire()
+            try:
+                if check:
+                    check_manifest(settings.data_dir, self._expected())
+                store = ChromaStore(settings.store_dir, settings.collection)
+            except BaseException:
+                self.close()
+                raise
+        self.store = store
+
+    def _expected(self) -> dict[str, object]:
+        from assistant.embed import EMBEDDER_NAME
+
+        name = self._embedder.name if self._embedder is not None else EMBEDDER_NAME
+        dim = self._embedder.dim if self._embedder is not None else 384
+        return expected_manifest(name, dim, chromadb_version())
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = default_embedder(self.settings)
+        return self._embedder
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- writing -------------------------------------------------------------------------
+    def ingest(
+        self,
+        papers: Sequence[Paper],
+        *,
+        rejected: Sequence[Rejection] = (),
+        progress: ProgressFactory | None = None,
+        source_of: Callable[[Paper], str] = lambda p: p.source,
+    ) -> IngestReport:
+        self._require_write()
+        unique, dupes = dedupe(papers, source_of)
+        tick = progress(len(unique), "embedding") if progress else None
+        report = ingest_papers(
+            unique,
+            store=self.store,
+            embedder=self.embedder,
+            chunk_tokens=self.settings.chunk_tokens,
+            chunk_overlap=self.settings.chunk_overlap,
+            progress=tick,
+        )
+        report.rejected = [*rejected, *dupes]
+        if self.store.path is not None and read_manifest(self.settings.data_dir) is None:
+            write_manifest(self.settings.data_dir, self._expected())
+        return report
+
+    def delete(self, paper_id: str) -> bool:
+        self._require_write()
+        return self.store.delete_paper(paper_id)
+
+    def reindex(self, progress: ProgressFactory | None = None) -> IngestReport:
+        """Rebuild chunks and vectors from the stored abstracts with the current embedder."""
+        self._require_write()
+        papers = self.store.papers() or recover_reindex_backup(self.settings)
+        # Keep a copy of the abstracts outside Chroma until the rebuild has finished.
+        backup = self.settings.data_dir / "reindex-backup.jsonl"
+        atomic_write_text(backup, "".join(p.model_dump_json() + "\n" for p in papers))
+        self.store.drop()
+        self.store = ChromaStore(self.settings.store_dir, self.settings.collection)
+        report = self.ingest(papers, progress=progress)
+        write_manifest(self.settings.data_dir, self._expected())
+        backup.unlink(missing_ok=True)
+        return report
+
+    def _require_write(self) -> None:
+        if not self.write:
+            raise StoreError("internal: library opened read-only")
+
+    # ---- reading -------------------------------------------------------------------------
+    def papers(self) -> list[Paper]:
+        return sorted(
+            self.store.papers(), key=lambda p: (p.published is None, p.published, p.title)
+        )
+
+    def paper(self, paper_id: str) -> Paper:
+        found = self.store.get_paper(paper_id)
+        if found is None:
+            raise InputError(f"no paper with id {paper_id!r}; see `assistant papers list`")
+        return found
+
+    def status(self) -> dict[str, object]:
+        return {
+            "data_dir": str(self.settings.data_dir),
+            "papers": self.store.count_papers(),
+            "chunks": self.store.count_chunks(),
+            "manifest": read_manifest(self.settings.data_dir),
+        }
+
+
+def recover_reindex_backup(settings: Settings) -> list[Paper]:
+    """Papers saved by an interrupted reindex, so nothing is lost."""
+    path = settings.data_dir / "reindex-backup.jsonl"
+    if not path.is_file():
+        return []
+    return [Paper.model_validate(json.loads(line)) for line in path.read_text("utf-8").splitlines()]

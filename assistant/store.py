@@ -1,0 +1,116 @@
+"""Opening the store safely: the data-dir lock and the manifest.
+
+Lock policy (Chroma is not process-safe; two processes on one directory can hang): a process
+that writes (ingest, delete, reindex, TL;DR batches, the UI) takes an exclusive ``flock`` on
+``<data_dir>/store.lock`` and records its PID there; a process that only reads takes a shared
+lock. Either fails at once, naming the PID that holds it, instead of waiting. The kernel drops
+the lock when the process dies, so a crash never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from assistant.errors import StoreError, StoreLockedError
+
+MANIFEST = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+class DataDirLock:
+    def __init__(self, data_dir: Path, *, exclusive: bool) -> None:
+        self.path = data_dir / "store.lock"
+        self.exclusive = exclusive
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> DataDirLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = self.path.open("a+")
+        mode = fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH
+        try:
+            fcntl.flock(fh.fileno(), mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise StoreLockedError(
+                f"store is in use by PID {holder} ({self.path.parent}); "
+                "stop that process (for example the UI) or use another --data-dir"
+            ) from None
+        if self.exclusive:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> DataDirLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def expected_manifest(embedder_name: str, dim: int, chroma_version: str) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "embedder": embedder_name,
+        "dim": dim,
+        "chromadb": chroma_version,
+    }
+
+
+def read_manifest(data_dir: Path) -> dict[str, Any] | None:
+    path = data_dir / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"unreadable manifest {path}: {exc}; run `assistant reindex`") from exc
+    return data if isinstance(data, dict) else None
+
+
+def check_manifest(data_dir: Path, expected: dict[str, Any]) -> None:
+    """Refuse a store built with another embedder, dimension or Chroma version."""
+    found = read_manifest(data_dir)
+    if found is None:
+        return
+    diffs = [
+        f"{k}: store has {found.get(k)!r}, this install uses {v!r}"
+        for k, v in expected.items()
+        if found.get(k) != v
+    ]
+    if diffs:
+        raise StoreError(
+            f"the store in {data_dir} was built differently ({'; '.join(diffs)}). "
+            "Run `assistant reindex` to rebuild it from the stored abstracts."
+        )
+
+
+def write_manifest(data_dir: Path, expected: dict[str, Any]) -> None:
+    data = dict(expected, written=datetime.now(UTC).isoformat(timespec="seconds"))
+    atomic_write_text(data_dir / MANIFEST, json.dumps(data, indent=2) + "\n")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file, fsync, rename: readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

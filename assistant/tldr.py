@@ -1,0 +1,144 @@
+"""One-line TL;DRs: generate candidates, gate them on faithfulness, else fall back to extractive.
+
+Each prompt holds exactly one abstract, so a poisoned neighbour cannot change another paper's
+TL;DR. A candidate is kept only if it is one sentence, within the word limit, not a copy of the
+title, and passes the grounding check (every number and entity in the abstract, support over
+the threshold). When no candidate passes, a sentence of the abstract is compressed instead.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+
+from assistant import grounding, prompting
+from assistant.protocols import ChatModel, Embedder, Message
+from assistant.types import Paper, Tldr
+
+_LEAD = re.compile(r"^\s*(?:tl;?dr|summary|one[- ]sentence summary)\s*[:\-–]\s*", re.I)
+
+
+class TldrConfig:
+    def __init__(
+        self,
+        *,
+        max_words: int = 30,
+        max_tokens: int = 60,
+        attempts: int = 3,
+        threshold: float = 0.6,
+        seed: int = 1234,
+        provenance: dict[str, str] | None = None,
+    ) -> None:
+        self.max_words = max_words
+        self.max_tokens = max_tokens
+        self.attempts = attempts
+        self.threshold = threshold
+        self.seed = seed
+        self.provenance = provenance or {}
+
+
+def tldr_messages(paper: Paper, llm: ChatModel, max_tokens: int) -> list[Message]:
+    abstract = paper.abstract
+    messages = prompting.split_system_user("tldr", title=paper.title, abstract=abstract)
+    # Very long abstracts are cut at a sentence boundary so prompt + answer fit in n_ctx.
+    sentences = grounding.split_sentences(abstract)
+    while llm.prompt_tokens(messages) + max_tokens > llm.n_ctx and len(sentences) > 1:
+        sentences = sentences[: max(1, len(sentences) * 3 // 4)]
+        messages = prompting.split_system_user(
+            "tldr", title=paper.title, abstract=" ".join(sentences)
+        )
+    return messages
+
+
+def clean_candidate(text: str, title: str) -> str:
+    text = grounding.strip_unsafe(text).strip().strip('"').strip()
+    text = _LEAD.sub("", text)
+    if text.lower().startswith(title.lower()):
+        text = text[len(title) :].lstrip(" :.-–")
+    sentences = grounding.split_sentences(text)
+    return sentences[0].strip() if sentences else ""
+
+
+def judge_candidate(
+    candidate: str, paper: Paper, cfg: TldrConfig, embedder: Embedder | None
+) -> tuple[bool, float, str]:
+    """(passes, support, reason) for one candidate sentence."""
+    words = len(candidate.split())
+    if words < 4:
+        return False, 0.0, "too short"
+    if words > cfg.max_words:
+        return False, 0.0, f"{words} words > {cfg.max_words}"
+    if candidate.rstrip(".").lower() == paper.title.lower():
+        return False, 0.0, "repeats the title"
+    if len(grounding.split_sentences(candidate)) != 1:
+        return False, 0.0, "not one sentence"
+    support = grounding.score_support(
+        candidate, [paper.abstract], embedder=embedder, threshold=cfg.threshold
+    )
+    return support.supported, support.score, support.reason
+
+
+def _finish(sentence: str) -> str:
+    sentence = sentence.strip()
+    return sentence if sentence.endswith((".", "!", "?")) else sentence + "."
+
+
+def write_tldr(
+    paper: Paper,
+    *,
+    llm: ChatModel,
+    embedder: Embedder | None = None,
+    config: TldrConfig | None = None,
+) -> Tldr:
+    cfg = config or TldrConfig()
+    t0 = time.perf_counter()
+    messages = tldr_messages(paper, llm, cfg.max_tokens)
+    best: tuple[float, str] | None = None
+    for attempt in range(cfg.attempts):
+        # Greedy first; later attempts sample, so a retry can actually differ.
+        gen = llm.generate(
+            messages,
+            max_tokens=cfg.max_tokens,
+            stop=["\n"],
+            temperature=0.0 if attempt == 0 else 0.7,
+            seed=cfg.seed + attempt,
+        )
+        candidate = clean_candidate(gen.text, paper.title)
+        ok, support, _ = judge_candidate(candidate, paper, cfg, embedder)
+        if ok and (best is None or support > best[0]):
+            best = (support, _finish(candidate))
+            break
+    if best is not None:
+        text, method, support = best[1], "generated", best[0]
+    else:
+        text = _finish(grounding.pick_extractive_tldr(paper.title, paper.abstract, cfg.max_words))
+        method = "extractive"
+        support = grounding.score_support(text, [paper.abstract], embedder=embedder).score
+    return Tldr(
+        paper_id=paper.paper_id,
+        title=paper.title,
+        tldr=text,
+        method=method,  # type: ignore[arg-type]
+        support=round(support, 4),
+        words=len(text.split()),
+        provenance=cfg.provenance | {"content_hash": paper.content_hash},
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+
+
+def write_tldrs(
+    papers: Sequence[Paper],
+    *,
+    llm: ChatModel,
+    embedder: Embedder | None = None,
+    config: TldrConfig | None = None,
+    on_done: Callable[[Tldr], None] | None = None,
+) -> list[Tldr]:
+    out = []
+    for paper in papers:
+        record = write_tldr(paper, llm=llm, embedder=embedder, config=config)
+        if on_done:
+            on_done(record)
+        out.append(record)
+    return out

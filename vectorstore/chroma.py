@@ -1,0 +1,233 @@
+"""The Chroma adapter: the only module that imports chromadb.
+
+Two collections: ``<name>`` holds chunks (what retrieval searches) and ``<name>-papers`` holds
+one record per paper (title, abstract, metadata, content hash). A paper record is written only
+after all its chunks, so it acts as the commit marker: chunks without a paper record are leftovers
+of an interrupted ingest, hidden from search and replaced on the next run.
+
+Embeddings are always passed explicitly; Chroma's own default embedding function downloads a
+model and must never run, so collections are opened with ``embedding_function=None``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from assistant.errors import StoreError
+from assistant.types import Chunk, Hit, Paper
+
+_SPACE = {"hnsw:space": "cosine"}
+
+
+def chromadb_version() -> str:
+    import chromadb
+
+    return str(chromadb.__version__)
+
+
+def _client(path: Path | None) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if path is None:
+        return chromadb.EphemeralClient(settings=chroma_settings)
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def _paper_meta(p: Paper) -> dict[str, Any]:
+    return {
+        "paper_id": p.paper_id,
+        "title": p.title,
+        "authors": json.dumps(p.authors),
+        "n_authors": p.n_authors if p.n_authors is not None else -1,
+        "published": p.published.isoformat() if p.published else "",
+        "url": p.url or "",
+        "source": p.source,
+        "content_hash": p.content_hash,
+    }
+
+
+def _paper_from(doc: str, meta: dict[str, Any]) -> Paper:
+    n_authors = int(meta.get("n_authors", -1))
+    published = str(meta.get("published") or "")
+    return Paper(
+        paper_id=str(meta["paper_id"]),
+        title=str(meta["title"]),
+        abstract=doc,
+        authors=list(json.loads(str(meta.get("authors") or "[]"))),
+        n_authors=None if n_authors < 0 else n_authors,
+        published=date.fromisoformat(published) if published else None,
+        url=str(meta.get("url") or "") or None,
+        source=str(meta.get("source") or ""),
+        content_hash=str(meta.get("content_hash") or ""),
+    )
+
+
+def _authors_label(meta: dict[str, Any]) -> str:
+    names = json.loads(str(meta.get("authors") or "[]"))
+    n = int(meta.get("n_authors", -1))
+    if names:
+        return ", ".join(names[:3]) + (" et al." if len(names) > 3 else "")
+    return f"{n} authors" if n > 0 else ""
+
+
+class ChromaStore:
+    """Chunks and papers in one Chroma database; returns our own types only."""
+
+    def __init__(self, path: Path | None, collection: str = "papers") -> None:
+        self.path = path
+        try:
+            self._client = _client(path)
+            self._chunks = self._client.get_or_create_collection(
+                collection, metadata=_SPACE, embedding_function=None
+            )
+            self._papers = self._client.get_or_create_collection(
+                collection + "-papers", metadata=_SPACE, embedding_function=None
+            )
+        except Exception as exc:  # chromadb raises many kinds; the user needs one message
+            raise StoreError(f"cannot open the store at {path}: {exc}") from exc
+        self._name = collection
+        self.max_batch = int(self._client.get_max_batch_size())
+
+    # ---- writing -------------------------------------------------------------------------
+    def write_papers(
+        self,
+        items: Sequence[tuple[Paper, Sequence[Chunk], NDArray[np.float32]]],
+    ) -> int:
+        """Replace each paper's chunks, then write its paper record (the commit marker)."""
+        if not items:
+            return 0
+        ids = [p.paper_id for p, _, _ in items]
+        self._delete_chunks(ids)
+        chunk_ids: list[str] = []
+        vecs: list[NDArray[np.float32]] = []
+        docs: list[str] = []
+        metas: list[dict[str, Any]] = []
+        paper_vecs: list[list[float]] = []
+        for paper, chunks, emb in items:
+            base = _paper_meta(paper)
+            for chunk, vec in zip(chunks, emb, strict=True):
+                chunk_ids.append(chunk.chunk_id)
+                vecs.append(vec)
+                docs.append(chunk.text)
+                metas.append(
+                    base | {"chunk_index": chunk.index, "start": chunk.start, "end": chunk.end}
+                )
+            mean = emb.mean(axis=0)
+            paper_vecs.append((mean / max(float(np.linalg.norm(mean)), 1e-12)).tolist())
+        for s in range(0, len(chunk_ids), self.max_batch):
+            self._chunks.upsert(
+                ids=chunk_ids[s : s + self.max_batch],
+                embeddings=[v.tolist() for v in vecs[s : s + self.max_batch]],
+                documents=docs[s : s + self.max_batch],
+                metadatas=metas[s : s + self.max_batch],
+            )
+        papers = [p for p, _, _ in items]
+        for s in range(0, len(papers), self.max_batch):
+            part = papers[s : s + self.max_batch]
+            self._papers.upsert(
+                ids=[p.paper_id for p in part],
+                embeddings=paper_vecs[s : s + self.max_batch],
+                documents=[p.abstract for p in part],
+                metadatas=[_paper_meta(p) for p in part],
+            )
+        return len(chunk_ids)
+
+    def _delete_chunks(self, paper_ids: Sequence[str]) -> None:
+        for s in range(0, len(paper_ids), 500):
+            self._chunks.delete(where={"paper_id": {"$in": list(paper_ids[s : s + 500])}})
+
+    def delete_paper(self, paper_id: str) -> bool:
+        found = bool(self._papers.get(ids=[paper_id])["ids"])
+        # Paper record first: a crash between the two leaves orphan chunks, which are hidden.
+        self._papers.delete(ids=[paper_id])
+        self._delete_chunks([paper_id])
+        return found
+
+    def drop(self) -> None:
+        for name in (self._name, self._name + "-papers"):
+            self._client.delete_collection(name)
+
+    # ---- reading -------------------------------------------------------------------------
+    def hashes(self) -> dict[str, str]:
+        got = self._papers.get(include=["metadatas"])
+        return {
+            i: str(m.get("content_hash", ""))
+            for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
+        }
+
+    def papers(self) -> list[Paper]:
+        got = self._papers.get(include=["documents", "metadatas"])
+        docs = got["documents"] or []
+        metas = got["metadatas"] or []
+        return [_paper_from(d, dict(m)) for d, m in zip(docs, metas, strict=True)]
+
+    def get_paper(self, paper_id: str) -> Paper | None:
+        got = self._papers.get(ids=[paper_id], include=["documents", "metadatas"])
+        if not got["ids"]:
+            return None
+        return _paper_from((got["documents"] or [""])[0], dict((got["metadatas"] or [{}])[0]))
+
+    def count_papers(self) -> int:
+        return int(self._papers.count())
+
+    def count_chunks(self) -> int:
+        return int(self._chunks.count())
+
+    def all_chunks(self) -> list[Hit]:
+        """Every committed chunk (for the keyword index); orphans are left out."""
+        got = self._chunks.get(include=["documents", "metadatas"])
+        committed = set(self._papers.get(include=[])["ids"])
+        hits = self._to_hits(got["ids"], got["documents"] or [], got["metadatas"] or [], None)
+        return [h for h in hits if h.paper_id in committed]
+
+    def query(self, vector: NDArray[np.float32], n: int) -> list[Hit]:
+        total = self.count_chunks()
+        if total == 0:
+            return []
+        res = self._chunks.query(
+            query_embeddings=[vector.tolist()],
+            n_results=min(n, total),
+            include=["documents", "metadatas", "distances"],
+        )
+        dists = (res["distances"] or [[]])[0]
+        return self._to_hits(
+            res["ids"][0], (res["documents"] or [[]])[0], (res["metadatas"] or [[]])[0], dists
+        )
+
+    def committed_ids(self) -> set[str]:
+        return set(self._papers.get(include=[])["ids"])
+
+    @staticmethod
+    def _to_hits(
+        ids: Iterable[str],
+        docs: Sequence[str],
+        metas: Sequence[Any],
+        dists: Sequence[float] | None,
+    ) -> list[Hit]:
+        hits = []
+        for i, (cid, doc, meta) in enumerate(zip(ids, docs, metas, strict=True)):
+            sim = None if dists is None else 1.0 - float(dists[i])
+            hits.append(
+                Hit(
+                    chunk_id=cid,
+                    paper_id=str(meta["paper_id"]),
+                    title=str(meta["title"]),
+                    text=doc,
+                    score=sim if sim is not None else 0.0,
+                    dense=sim,
+                    published=str(meta.get("published") or "") or None,
+                    url=str(meta.get("url") or "") or None,
+                    authors=_authors_label(dict(meta)) or None,
+                )
+            )
+        return hits
