@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from assistant import grounding
-from assistant.context import SourceBlock, build_prompt, sufficient_evidence
+from assistant.context import SourceBlock, build_prompt, evidence_sentence, sufficient_evidence
 from assistant.protocols import ChatModel, Embedder, Message
 from assistant.retrieve import Retriever
 from assistant.rewrite import standalone_question
@@ -21,7 +21,6 @@ from assistant.types import Answer, Citation, Hit, RetrievedRef, SentenceCheck
 ABSTAIN = "I can't answer that from the indexed abstracts."
 SentenceFn = Callable[[str], None]
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
-_MARKER = re.compile(r"\[(\d+)(?:\s*,\s*\d+)*\]")
 
 
 class AnswerConfig:
@@ -93,14 +92,17 @@ class _Verifier:
             sentence, sources, embedder=self.embedder, threshold=self.threshold
         )
         for v in verdict:
-            self._one(v.text, v.clean, v.cites, v.support)
+            self._one(v)
 
-    def _one(self, text: str, clean: str, cites: Sequence[int], support: grounding.Support) -> None:
+    def _one(self, v: grounding.SentenceVerdict) -> None:
+        clean, cites, support = v.clean, v.cites, v.support
         valid = [c for c in cites if c in self.blocks]
         if support.supported:
-            marker = valid[0] if valid else self._marker_of(support.best_source)
+            marker = valid[0] if valid else self._marker_of(v.best_source_id)
             shown = clean.rstrip() + (f" [{marker}]" if marker else "")
-            self.used.setdefault(marker, "")
+            if not self.used.get(marker):
+                best = support.best_sentence
+                self.used[marker] = best if best in self.blocks[marker].abstract else ""
             self._emit(shown)
             self.checks.append(
                 SentenceCheck(
@@ -124,21 +126,19 @@ class _Verifier:
             self.used[marker] = quote
             self._emit(f'"{quote}" [{marker}]')
 
-    def _marker_of(self, index: int | None) -> int:
-        keys = list(self.blocks)
-        if index is not None and 0 <= index < len(keys):
-            return keys[index]
-        return keys[0]
+    def _marker_of(self, key: int | None) -> int:
+        return key if key is not None and key in self.blocks else next(iter(self.blocks))
 
     def _replacement(self, cites: Sequence[int]) -> tuple[int, str] | None:
         """The verbatim sentence that best answers the question, if it carries real evidence."""
         candidates = list(cites) or list(self.blocks)
         best: tuple[float, int, str] | None = None
         for m in candidates:
-            quote = grounding.best_quote(self.question, self.blocks[m].abstract)
+            score, quote = evidence_sentence(
+                self.question, self.blocks[m].abstract, self.blocks[m].title
+            )
             if not quote or quote in self.seen_quotes:
                 continue
-            score = sufficient_evidence(self.question, [quote], [self.blocks[m].title])
             if score > 0 and (best is None or score > best[0]):
                 best = (score, m, quote)
         if best is None:
@@ -263,8 +263,10 @@ def _citations(query: str, verifier: _Verifier, blocks: Sequence[SourceBlock]) -
     out = []
     for marker in sorted(verifier.used):
         b = by_marker[marker]
-        quote = verifier.used[marker] or grounding.best_quote(
-            query + " " + " ".join(verifier.shown), b.abstract
+        quote = (
+            verifier.used[marker]
+            or evidence_sentence(query, b.abstract, b.title)[1]
+            or grounding.best_quote(query + " " + " ".join(verifier.shown), b.abstract)
         )
         out.append(
             Citation(

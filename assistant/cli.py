@@ -19,7 +19,12 @@ from assistant.errors import AssistantError, UsageError
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
-_MODULES = ("assistant.cli_library", "assistant.cli_model", "assistant.cli_extra")
+_MODULES = (
+    "assistant.cli_library",
+    "assistant.cli_model",
+    "assistant.cli_extra",
+    "assistant.cli_ui",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -64,6 +64,32 @@ def sufficient_evidence(question: str, texts: Sequence[str], titles: Sequence[st
     return best if best >= needed else 0.0
 
 
+_QUANTITY = ("how many", "how much", "what percentage", "what accuracy", "how large", "what size")
+
+
+def evidence_sentence(question: str, abstract: str, title: str) -> tuple[float, str]:
+    """The abstract sentence that best answers ``question``, scored by focus-term coverage.
+
+    Returns (0.0, "") when no sentence mentions what is asked.
+    """
+    focus = focus_terms(question, [title])
+    q_words = grounding.content_words(question)
+    wants_number = any(k in question.lower() for k in _QUANTITY)
+    best: tuple[float, str] = (0.0, "")
+    for sentence in grounding.split_sentences(abstract):
+        words = grounding.content_words(sentence)
+        cover = len(focus & words) / len(focus) if focus else 0.5
+        needed = 0.5 if len(focus) > 1 else 1.0
+        if focus and cover < needed:
+            continue
+        score = cover + 0.3 * len(q_words & words) / (len(q_words) or 1)
+        if wants_number and grounding.extract_numbers(sentence):
+            score += 0.3
+        if score > best[0]:
+            best = (score, sentence)
+    return best
+
+
 def compress(question: str, abstract: str, chunk: str, n: int = SENTENCES_PER_SOURCE) -> str:
     sentences = grounding.split_sentences(abstract)
     if len(sentences) <= n:

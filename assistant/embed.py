@@ -15,6 +15,7 @@ import struct
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,19 +60,19 @@ def _load_safetensors(path: Path) -> dict[str, F32]:
 
 
 def _gelu(x: F32) -> F32:
-    from scipy.special import erf  # scipy comes with bm25s; numpy has no erf
+    from scipy.special import erf  # numpy has no erf; GELU needs the exact one
 
     out = erf(x * np.float32(1.0 / math.sqrt(2.0)))
     out += 1.0
     out *= x
     out *= 0.5
-    return out.astype(np.float32, copy=False)
+    return cast(F32, out.astype(np.float32, copy=False))
 
 
 def _layer_norm(x: F32, w: F32, b: F32, eps: float = 1e-12) -> F32:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return ((x - mean) / np.sqrt(var + eps) * w + b).astype(np.float32)
+    return cast(F32, ((x - mean) / np.sqrt(var + eps) * w + b).astype(np.float32))
 
 
 class _Layer:
@@ -177,4 +178,4 @@ class MiniLMEmbedder:
         summed = (x * mask[:, :, None]).sum(axis=1)
         pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return cast(F32, (pooled / np.maximum(norms, 1e-12)).astype(np.float32))

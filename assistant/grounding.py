@@ -17,7 +17,9 @@ A claim is judged against source texts in three steps:
    finetuning"), nor negate what the evidence does not.
 2. **Lexical support.** Weighted content-word coverage of the claim by its best sentence,
    by a greedy cover of up to ``MAX_COVER`` sentences, and by the whole of the sources.
-3. **Optional semantics.** With an embedder, cosine with the best sentence is mixed in.
+3. **Optional semantics.** With an embedder, the best cosine between the claim and its
+   evidence sentences is mixed in (``CachingEmbedder`` avoids re-embedding the same source
+   sentences when an answer is checked sentence by sentence).
 
 Callers should pass ``title + "\\n\\n" + abstract`` as a source when answers may name papers.
 """
@@ -29,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
 from assistant.protocols import Embedder
@@ -52,6 +55,7 @@ from assistant.textnorm import (
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "CachingEmbedder",
     "SentenceVerdict",
     "Support",
     "best_quote",
@@ -87,6 +91,11 @@ _GENERIC = frozenset(
     )
 )
 _MARKER_RE = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+_CITING_RE = re.compile(
+    r"^(?:according to|as (?:shown|reported|described|stated|noted|discussed) (?:in|by)|in|per)"
+    r"\s+(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]\s*)+,?\s*",
+    re.IGNORECASE,
+)
 _MARKDOWN_RE = re.compile(r"(\*\*|__|`|^#+\s*|^\s*(?:[-*•]|\d{1,2}[.)])\s+)", re.MULTILINE)
 
 
@@ -100,7 +109,7 @@ class Support(BaseModel):
     missing_numbers: list[str] = Field(default_factory=list)
     missing_entities: list[str] = Field(default_factory=list)
     content_overlap: float = 0.0  # weighted coverage of the claim's words by best_sentence
-    similarity: float | None = None  # cosine with best_sentence, when an embedder was given
+    similarity: float | None = None  # best cosine with the evidence, when an embedder was given
     reason: str = ""  # "" when supported, else the first rule that failed
 
 
@@ -148,8 +157,11 @@ def _index(sources: Sequence[str]) -> _Index:
 
 
 def _clean(text: str) -> str:
-    text = strip_citations(_MARKDOWN_RE.sub("", text))
-    return re.sub(r"\s+(?=[.,;:!?](?:\s|$))", "", " ".join(text.split()))
+    """The sentence without markdown, list markers and citation markers ("[1]", and the
+    "According to [1]," that introduces one)."""
+    text = _CITING_RE.sub("", _MARKDOWN_RE.sub("", text).strip())
+    text = re.sub(r"\s+(?=[.,;:!?](?:\s|$))", "", " ".join(strip_citations(text).split()))
+    return text[:1].upper() + text[1:]
 
 
 def _coverage(claim: set[str], words: frozenset[str] | set[str]) -> float:
@@ -222,7 +234,7 @@ def _judge(
         covered |= index.words[extra]
     whole = _coverage(words, frozenset().union(*(index.words[r] for r in rows)))
     score = W_BEST * covs[best] + W_COVER * _coverage(words, covered) + W_WHOLE * whole
-    similarity = sims.get(best) if sims else None
+    similarity = max(sims[r] for r in cover) if sims else None
     if similarity is not None:
         score = LEX_WEIGHT * score + (1 - LEX_WEIGHT) * _scale(similarity)
 
@@ -265,6 +277,28 @@ def _embed(embedder: Embedder | None, texts: Sequence[str]) -> np.ndarray | None
     return np.asarray(embedder.embed(list(texts)), dtype=np.float32)
 
 
+class CachingEmbedder:
+    """Wraps an Embedder and remembers each text's vector, so checking an answer sentence by
+    sentence embeds every source sentence once. Make one per answer (it grows unbounded)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.inner = embedder
+        self.name = embedder.name
+        self.dim = embedder.dim
+        self._vectors: dict[str, NDArray[np.float32]] = {}
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        todo = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if todo:
+            self._vectors.update(zip(todo, self.inner.embed(todo), strict=True))
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vectors[t] for t in texts]).astype(np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+
 def score_support(
     claim: str,
     sources: Sequence[str],
@@ -299,7 +333,9 @@ def check_sentences(
     threshold: float = DEFAULT_THRESHOLD,
 ) -> list[SentenceVerdict]:
     """Judge every sentence of an answer against the sources its ``[n]`` markers cite
-    (all sources when it cites none). Sentences without any word are skipped."""
+    (all sources when it cites none). Sentences without any word are skipped. In the
+    verdicts, ``support.best_source`` indexes ``list(sources)`` and ``best_source_id`` is
+    the matching key."""
     keys = list(sources)
     index = _index([sources[k] for k in keys])
     units = [(u, _clean(u)) for u in _sentence_units(text)]
@@ -321,7 +357,11 @@ def check_sentences(
         claim_vec = vecs[len(index.texts) + n] if vecs is not None else None
         sent_vecs = vecs[: len(index.texts)] if vecs is not None else None
         support = _judge(clean, index, allowed, threshold, claim_vec, sent_vecs)
-        best_id = None if support.best_source is None else keys[allowed[support.best_source]]
+        best_id = None
+        if support.best_source is not None:  # re-based: an index into list(sources)
+            position = allowed[support.best_source]
+            best_id = keys[position]
+            support = support.model_copy(update={"best_source": position})
         verdicts.append(
             SentenceVerdict(
                 text=unit,

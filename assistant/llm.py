@@ -196,6 +196,14 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
     return best
 
 
+class _CallbackError(Exception):
+    """Carries an exception raised by the caller's ``on_token`` through the model code."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
 @dataclass
 class _Consumed:
     text: str
@@ -297,7 +305,9 @@ class LocalLLM:
         return self._sha256
 
     @sha256.setter
-    def sha256(self, value: str) -> None:  # only so the class matches the Protocol's attribute
+    def sha256(self, value: str) -> None:
+        # Only so LocalLLM matches ChatModel, whose ``sha256`` is a plain (settable) attribute;
+        # declaring it a read-only property in the Protocol would make this unnecessary.
         raise AttributeError("LocalLLM.sha256 is read-only")
 
     @property
@@ -505,6 +515,8 @@ class LocalLLM:
         with self._gate.hold():
             try:
                 return self._decode(llama, tokens, budget, stops, temperature, seed, on_token)
+            except _CallbackError as exc:  # the caller's own on_token failed: not a model error
+                raise exc.original from None
             except (RuntimeError, ValueError, OSError) as exc:
                 llama.reset()  # the context may be half-evaluated: start clean next time
                 raise ModelError(f"generation failed: {exc}") from exc
@@ -529,6 +541,16 @@ class LocalLLM:
         def piece(token: int) -> bytes:
             return bytes(llama.detokenize([token]))
 
+        emit: Callable[[str], None] | None = None
+        if on_token is not None:
+            callback = on_token
+
+            def emit(text: str) -> None:
+                try:
+                    callback(text)
+                except Exception as exc:
+                    raise _CallbackError(exc) from exc
+
         llama.set_seed(self._settings.seed if seed is None else seed)
         t0 = time.perf_counter()
         stream = llama.generate(
@@ -542,7 +564,7 @@ class LocalLLM:
         )
         try:
             result = _consume(
-                stream, piece=piece, is_end=is_end, budget=budget, stops=stops, on_token=on_token
+                stream, piece=piece, is_end=is_end, budget=budget, stops=stops, on_token=emit
             )
         finally:
             stream.close()

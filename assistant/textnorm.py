@@ -50,6 +50,7 @@ _ABBREVIATIONS = word_set(
 )
 _BOUNDARY_RE = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s|$)")
 _NEXT_START_RE = re.compile(r"\s+([\"'“‘(\[]?[A-Z0-9\"'“‘(\[])")
+_LIST_NUMBER_RE = re.compile(r"\s*(?:\d{1,2}|[A-Za-z]|[ivx]{1,4})\.")  # "1. First point"
 _CITE_RUN_RE = re.compile(r"\s*(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])+")
 
 
@@ -104,7 +105,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
                 if cites is not None:  # "... parameters. [1] Next" keeps [1] with its sentence
                     end += cites.end()
             head = line[cut : match.start() + 1]
-            if match.group().startswith(".") and _ends_with_abbreviation(head):
+            if match.group().startswith(".") and (
+                _ends_with_abbreviation(head) or _LIST_NUMBER_RE.fullmatch(head)
+            ):
                 continue
             spans.append((line_start + cut, line_start + end))
             cut = end

@@ -6,6 +6,7 @@ tiny local reader so these tests do not depend on the ingestion code.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -29,7 +30,9 @@ from assistant.grounding import (
 )
 from tests.fakes import FakeEmbedder
 
-CORPUS = Path(__file__).resolve().parents[1] / "assistant" / "data" / "hf_daily_sample.txt"
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "assistant" / "data" / "hf_daily_sample.txt"
+JUDGE_SET = ROOT / "evals" / "fixtures" / "judge_labelled.jsonl"
 
 
 @cache
@@ -406,6 +409,7 @@ def test_check_sentences_marker_forms_and_markdown() -> None:
     assert [v.supported for v in verdicts] == [True, True]
     assert verdicts[0].clean == "GUIDE contains 3.5K videos of 560 instructional tasks."
     assert verdicts[1].best_source_id == 7
+    assert verdicts[1].support.best_source == 1  # index into list(sources)
     assert verdicts[0].support.similarity is not None
 
 
@@ -415,6 +419,42 @@ def test_check_sentences_uncited_sentence_is_checked_against_all_sources() -> No
     assert verdict.cited_all and verdict.supported
     assert verdict.best_source_id == 2
     assert check_sentences("", sources) == []
+
+
+def test_check_sentences_numbered_lists_and_citing_phrases() -> None:
+    sources = {1: abstract(CAPPY), 2: abstract(GUIDE)}
+    answer = (
+        "According to [1], Cappy is a pretrained small scorer with 360 million parameters.\n"
+        "1. Cappy boosts FLAN-T5 on BIG-Bench [1]\n"
+        "2. GUIDE has three sub-tasks [2]."
+    )
+    verdicts = check_sentences(answer, sources)
+    assert [v.clean for v in verdicts] == [
+        "Cappy is a pretrained small scorer with 360 million parameters.",
+        "Cappy boosts FLAN-T5 on BIG-Bench",
+        "GUIDE has three sub-tasks.",
+    ]
+    assert [v.cites for v in verdicts] == [[1], [1], [2]]
+    assert all(v.supported for v in verdicts)
+
+
+# --- the labelled judge set (written alongside the evals) ----------------------------------------
+
+
+def test_judge_on_labelled_set_flags_bad_and_passes_good() -> None:
+    if not JUDGE_SET.exists():
+        pytest.skip("evals/fixtures/judge_labelled.jsonl not present")
+    rows = [json.loads(line) for line in JUDGE_SET.read_text().splitlines() if line.strip()]
+    papers = corpus()
+    verdicts = [
+        (row["label"], score_support(row["sentence"], [papers[row["title"]]]).supported)
+        for row in rows
+    ]
+    bad = [ok for label, ok in verdicts if label == "bad"]
+    good = [ok for label, ok in verdicts if label == "good"]
+    assert bad and good
+    assert sum(not ok for ok in bad) / len(bad) >= 0.9
+    assert sum(good) / len(good) >= 0.9
 
 
 # --- best_quote -----------------------------------------------------------------------------
@@ -453,6 +493,9 @@ def test_compress_sentence_drops_openers_and_keeps_short_sentences() -> None:
     )
     vision = split_sentences(abstract(VISION))[9]
     assert compress_sentence(vision, 8) == "We achieve 85.3\\% top-1 accuracy."
+    # a number is never left without its scale word ("360" for "360 million")
+    short = compress_sentence("The scorer Cappy has merely 360 million parameters in total.", 6)
+    assert short == "The scorer Cappy has merely."
 
 
 def test_compress_sentence_never_exceeds_budget_and_only_drops_words() -> None:

@@ -1,0 +1,95 @@
+"""`assistant eval`: run the grounding evals through the real pipeline and gate on thresholds."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from assistant.cli import add_common, emit_json
+from assistant.config import Settings
+
+EPILOG = """\
+The eval parses the bundled sample corpus, ingests it with the real embedder into a fresh
+temporary data dir (your library is never read or written; --data-dir only chooses where that
+temporary dir is created), answers every fixture question and writes a TL;DR for every paper
+with the real model, and checks the grounding judge on labelled sentences. Each metric is
+compared with evals/thresholds.toml. Settings (top_k, thresholds, n_threads ...) come from
+--config / ASSISTANT_* as usual, so you evaluate your own configuration.
+
+exit codes: 0 every gated metric passes; 1 a gated metric fails (or an error).
+
+examples:
+  assistant eval                                   # all suites, metric table on stdout
+  assistant eval --suite judge                     # the judge alone (seconds, no LLM)
+  assistant eval --suite all --report out/eval.md  # + out/eval.json and out/eval.png
+  assistant eval --suite qa --model ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf
+  assistant eval --suite judge --judge-model ~/models/bigger.gguf   # extra LLM-judge metric
+"""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="run the grounding evals (fixtures through the real pipeline) and gate on them",
+        description="Measure retrieval, citations, key facts, unsupported sentences, abstention, "
+        "TL;DR faithfulness and the grounding judge itself against evals/thresholds.toml.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--suite",
+        choices=["qa", "tldr", "judge", "all"],
+        default="all",
+        help="which suite to run (default: all)",
+    )
+    p.add_argument("--report", type=Path, metavar="PATH.md", help="write a Markdown report "
+                   "there, with PATH.json and PATH.png beside it")
+    p.add_argument("--model", dest="model_path", type=Path, metavar="PATH",
+                   help="GGUF to evaluate (default: the bundled SmolLM2-135M-Instruct)")
+    p.add_argument("--judge-model", type=Path, metavar="PATH",
+                   help="optional GGUF used as an extra yes/no LLM judge (reported, never gated)")
+    p.add_argument("--thresholds", type=Path, metavar="PATH.toml",
+                   help="threshold file (default: evals/thresholds.toml)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or status lines")
+    add_common(p)
+    p.set_defaults(handler=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.errors import UsageError
+    from evals.gate import THRESHOLDS_FILE
+    from evals.report import summary, to_json, write_reports
+    from evals.runner import run_suites
+
+    judge = None
+    if args.judge_model is not None:
+        if not args.judge_model.is_file():
+            raise UsageError(f"judge model not found: {args.judge_model}")
+        from evals.llm_judge import load_judge
+
+        judge = load_judge(settings, args.judge_model)
+    thresholds = args.thresholds or THRESHOLDS_FILE
+    if not thresholds.is_file():
+        raise UsageError(f"threshold file not found: {thresholds}")
+    result = run_suites(
+        [args.suite],
+        settings,
+        judge_llm=judge,
+        thresholds=thresholds,
+        temp_parent=args.data_dir,
+        progress=not args.quiet,
+        log=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)),
+    )
+    written = write_reports(result, args.report) if args.report else {}
+    if args.json:
+        emit_json(to_json(result) | {"written": {k: str(v) for k, v in written.items()}})
+    else:
+        print(summary(result))
+        for kind, path in written.items():
+            print(f"{kind}: {path}")
+    if not result.passed and not args.quiet:
+        failed = ", ".join(f"{m.suite}.{m.name}" for m in result.failed_metrics)
+        print(f"eval FAILED: {failed}", file=sys.stderr)
+    return 0 if result.passed else 1

@@ -1,0 +1,202 @@
+"""CLI commands that run the language model: ask and tldr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from assistant.cli import add_common, emit_json
+from assistant.config import Settings
+from assistant.errors import InputError, UsageError
+from assistant.types import Answer, Paper, Tldr
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model", dest="model_path", type=Path, help="GGUF file (env ASSISTANT_MODEL_PATH)"
+    )
+    p.add_argument("--n-ctx", dest="n_ctx", type=int, help="context window in tokens")
+    p.add_argument("--threads", dest="n_threads", type=int, help="CPU threads for the model")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "ask",
+        help="answer a question from the indexed abstracts, with citations",
+        description="Answer from the indexed abstracts only. Sentences are printed as they are "
+        "verified against the cited sources; each citation carries a verbatim quote.",
+        epilog="examples:\n  assistant ask 'How many parameters does Cappy have?'\n"
+        "  assistant ask 'Which benchmark does GUIDE propose?' --json\n"
+        "  assistant ask --questions-file questions.txt --json > answers.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("question", nargs="?", help="the question (omit with --questions-file)")
+    p.add_argument(
+        "--questions-file", type=Path, help="one question per line (text, or JSONL with 'q')"
+    )
+    p.add_argument("--top-k", dest="top_k", type=int, help="papers to consult")
+    p.add_argument(
+        "--draft", action="store_true", help="also stream the model's raw tokens to stderr"
+    )
+    _model_flags(p)
+    add_common(p)
+    p.set_defaults(handler=cmd_ask)
+
+    t = sub.add_parser(
+        "tldr",
+        help="one-line TL;DRs for indexed papers",
+        description="Write a one-sentence TL;DR (at most 30 words) per paper, checked against "
+        "its abstract; falls back to a compressed abstract sentence when the model's text "
+        "does not hold up. Results are kept in the data dir; reruns skip finished papers.",
+        epilog="examples:\n  assistant tldr --all\n"
+        "  assistant tldr --paper 2310.01234 --json\n"
+        "  assistant tldr --since 2025-01-01 --out tldrs.csv --format csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    which = t.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every indexed paper")
+    which.add_argument("--paper", nargs="+", metavar="ID", help="these paper ids")
+    which.add_argument("--since", type=date.fromisoformat, help="papers published on/after DATE")
+    t.add_argument("--out", type=Path, help="write to FILE (atomically) instead of stdout")
+    t.add_argument("--format", choices=["jsonl", "csv", "md"], help="output format")
+    t.add_argument("--force", action="store_true", help="regenerate even if already done")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _model_flags(t)
+    add_common(t)
+    t.set_defaults(handler=cmd_tldr)
+
+
+def _read_questions(path: Path) -> list[str]:
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read questions file {path}: {exc}") from exc
+    out = []
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                q = json.loads(line).get("q")
+            except (ValueError, AttributeError) as exc:
+                raise InputError(f"{path}:{n}: malformed JSON line: {exc}") from exc
+            if not isinstance(q, str) or not q.strip():
+                raise InputError(f"{path}:{n}: JSON line needs a non-empty 'q' field")
+            out.append(q.strip())
+        else:
+            out.append(line)
+    return out
+
+
+def _print_answer(ans: Answer, streamed: bool) -> None:
+    if not streamed or ans.abstained:
+        print(ans.answer)
+    for c in ans.citations:
+        print(f"\n[{c.marker}] {c.title} ({c.paper_id})", end="")
+        print(f"\n    \u201c{c.quote}\u201d")
+    if ans.abstained and ans.retrieved:
+        print("\nClosest papers: " + "; ".join(r.title for r in ans.retrieved[:3]))
+    if ans.dropped_sources:
+        print(f"\n(sources left out to fit the context: {', '.join(ans.dropped_sources)})")
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.service import Assistant
+
+    if bool(args.question) == bool(args.questions_file):
+        raise UsageError("give either a QUESTION or --questions-file")
+    questions = _read_questions(args.questions_file) if args.questions_file else [args.question]
+    with Assistant(settings) as assistant:
+        for q in questions:
+            streamed = not args.json and len(questions) == 1
+
+            def show(sentence: str, streamed: bool = streamed) -> None:
+                if streamed:
+                    print(sentence, end=" ", flush=True)
+
+            def draft(piece: str) -> None:
+                sys.stderr.write(piece)
+                sys.stderr.flush()
+
+            ans = assistant.ask(q, on_sentence=show, on_token=draft if args.draft else None)
+            if args.draft:
+                sys.stderr.write("\n")
+            if args.json:
+                emit_json(ans.model_dump(mode="json", exclude={"raw_model_text"}))
+            else:
+                if len(questions) > 1:
+                    print(f"\nQ: {q}")
+                if streamed and not ans.abstained:
+                    print()
+                _print_answer(ans, streamed)
+    return 0
+
+
+def _select(papers: list[Paper], args: argparse.Namespace) -> list[Paper]:
+    if args.all:
+        return papers
+    if args.since:
+        return [p for p in papers if p.published and p.published >= args.since]
+    by_id = {p.paper_id: p for p in papers}
+    missing = [i for i in args.paper if i not in by_id]
+    if missing:
+        raise InputError(f"unknown paper id(s): {', '.join(missing)}; see `assistant papers list`")
+    return [by_id[i] for i in args.paper]
+
+
+def _export_format(args: argparse.Namespace) -> str:
+    if args.format:
+        return str(args.format)
+    if args.out and args.out.suffix.lstrip(".") in ("csv", "md", "jsonl"):
+        return args.out.suffix.lstrip(".")
+    return "jsonl"
+
+
+def cmd_tldr(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from assistant.service import Assistant
+    from assistant.tldr_store import export, render_export
+
+    fmt = _export_format(args)
+    with Assistant(settings, write=True) as assistant:
+        papers = _select(assistant.library.papers(), args)
+        if not papers:
+            print("no papers selected", file=sys.stderr)
+            return 1
+        if args.force:
+            assistant.journal.forget(
+                set(assistant.journal.records) - {p.paper_id for p in papers}
+            )
+        bar = tqdm(
+            total=len(papers),
+            desc="TL;DR",
+            unit="paper",
+            file=sys.stderr,
+            disable=True if args.quiet else None,
+        )
+
+        def done(record: Tldr, reused: bool) -> None:
+            bar.update(1)
+            bar.set_postfix_str("reused" if reused else record.method)
+
+        records = assistant.tldrs(papers, on_done=done)
+        bar.close()
+    if args.out:
+        export(records, args.out, fmt)
+        print(f"wrote {len(records)} TL;DRs to {args.out}", file=sys.stderr)
+        if args.json:
+            emit_json({"out": str(args.out), "format": fmt, "count": len(records)})
+    elif args.json or fmt == "jsonl" and args.format:
+        sys.stdout.write(render_export(records, "jsonl"))
+    elif args.format:
+        sys.stdout.write(render_export(records, fmt))
+    else:
+        for r in records:
+            print(f"{r.title}\n  {r.tldr}  [{r.method}, support {r.support:.2f}]")
+    return 0

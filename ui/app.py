@@ -1,0 +1,313 @@
+"""The Gradio front end: the only module that imports gradio.
+
+``create_app(assistant)`` builds the Blocks; ``start``/``launch`` serve it with the hardened
+defaults (see docs and ``ui/guard.py``): loopback bind unless auth is set, no share link, no
+analytics, SSR off, bounded queue, one concurrency group ("model", limit 1) for every event that
+runs the model or the embedder, no extra file routes, data and model directories blocked.
+All behaviour lives in ``ui/actions.py`` and ``assistant/``; all HTML comes from ``ui/render.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before gradio is imported: no usage analytics, no telemetry, no version check.
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import logging  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from assistant.config import Settings  # noqa: E402
+from assistant.service import Assistant  # noqa: E402
+from ui import actions, render  # noqa: E402
+from ui.guard import blocked_paths, check_bind, free_port  # noqa: E402
+
+__all__ = ["CSS", "MODEL_GROUP", "Running", "create_app", "launch", "start"]
+
+log = logging.getLogger(__name__)
+
+MODEL_GROUP = "model"  # the one concurrency group for everything that runs the model/embedder
+
+CSS = """
+.pa-answer { line-height: 1.5; }
+.pa-cite { color: var(--color-accent); font-weight: 600; }
+.pa-pending { opacity: .6; }
+.pa-sources { margin-top: .6em; border-top: 1px solid var(--border-color-primary); }
+.pa-sources-head { font-size: .85em; font-weight: 600; margin: .4em 0; opacity: .8; }
+.pa-card, .pa-paper { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: .5em .75em; margin: .4em 0; background: var(--background-fill-secondary); }
+.pa-card-title { font-weight: 600; }
+.pa-card-meta { font-size: .85em; opacity: .8; margin: .15em 0 .3em; }
+.pa-quote { margin: .3em 0; padding-left: .6em; border-left: 3px solid var(--color-accent);
+  font-size: .92em; }
+.pa-quote mark { background: #fff3a3; color: #111; padding: 0 .1em; }
+.pa-abstain-head { font-weight: 600; }
+.pa-busy, .pa-error { font-weight: 600; color: #b45309; }
+.pa-status { font-size: .9em; opacity: .85; }
+.pa-abstract { margin-top: .4em; white-space: normal; }
+"""
+
+
+@dataclass
+class Running:
+    """A started UI: its Blocks, the URL it answers on, and how long start-up took."""
+
+    app: gr.Blocks
+    url: str
+    seconds: float
+
+    def close(self) -> None:
+        self.app.close()
+
+
+def _chatbot_value(state: actions.ChatState) -> list[dict[str, str]]:
+    return [dict(m) for m in state.display]
+
+
+def create_app(assistant: Assistant) -> gr.Blocks:
+    settings = assistant.settings
+    max_mb = settings.max_upload_mb
+
+    def ask(
+        message: str, state: dict[str, Any]
+    ) -> Iterator[tuple[list[dict[str, str]], str, dict[str, Any]]]:
+        chat = actions.ChatState.from_dict(state)
+        for step in actions.chat_turn(assistant, message or "", chat):
+            yield _chatbot_value(step), "", step.to_dict()
+
+    def ask_example(
+        state: dict[str, Any], evt: gr.SelectData
+    ) -> Iterator[tuple[list[dict[str, str]], str, dict[str, Any]]]:
+        value = evt.value if isinstance(evt.value, dict) else {}
+        yield from ask(str(value.get("text", "")), state)
+
+    def new_chat() -> tuple[list[dict[str, str]], str, dict[str, Any]]:
+        return [], "", actions.ChatState().to_dict()
+
+    def refresh() -> tuple[str, list[list[str]]]:
+        return actions.status_line(assistant), actions.papers_table(assistant)
+
+    def show_paper(evt: gr.SelectData) -> str:
+        row = evt.row_value if isinstance(evt.row_value, list) else []
+        if not row:
+            return render.esc("Select a paper to read its abstract.")
+        return actions.paper_details(assistant, str(row[-1]))
+
+    def generate(progress: gr.Progress = gr.Progress()) -> tuple[str, list[list[str]]]:  # noqa: B008
+        def tick(done: int, total: int, title: str) -> None:
+            progress((done, total), desc=f"TL;DR {done}/{total}: {title[:60]}", unit="papers")
+
+        message = actions.generate_missing_tldrs(assistant, tick)
+        return message, actions.papers_table(assistant)
+
+    def ingest(
+        text: str | None, files: list[str] | str | None
+    ) -> tuple[str, str, list[list[str]], None]:
+        paths = [files] if isinstance(files, str) else list(files or [])
+        named = [(Path(p), Path(p).name) for p in paths]
+        try:
+            report = actions.ingest_inputs(assistant, text, named, max_bytes=max_mb * 1024 * 1024)
+        finally:
+            for p, _ in named:  # uploads are parsed; don't keep them in gradio's cache
+                p.unlink(missing_ok=True)
+        summary = render.ingest_summary_html(report)
+        return summary, actions.status_line(assistant), actions.papers_table(assistant), None
+
+    demo = gr.Blocks(title="Paper abstracts assistant", analytics_enabled=False)
+    with demo:
+        status = gr.Markdown(
+            actions.status_line(assistant), sanitize_html=True, latex_delimiters=[],
+            elem_id="pa-status",
+        )  # fmt: skip
+        state = gr.State(actions.ChatState().to_dict())
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chatbot = gr.Chatbot(
+                    value=[],
+                    label="Answers (every sentence is checked against the cited abstract)",
+                    elem_id="pa-chat",
+                    height=520,
+                    sanitize_html=True,
+                    render_markdown=True,
+                    allow_tags=False,
+                    latex_delimiters=[],
+                    line_breaks=False,
+                    feedback_options=None,
+                    allow_file_downloads=False,
+                    buttons=["copy"],
+                    examples=[{"text": q} for q in actions.EXAMPLE_QUESTIONS],
+                    placeholder="Ask a question about the indexed papers, or pick an example.",
+                )
+                with gr.Row():
+                    box = gr.Textbox(
+                        placeholder="Ask about the indexed papers…",
+                        show_label=False,
+                        scale=8,
+                        max_length=actions.MAX_QUESTION_CHARS,
+                        elem_id="pa-question",
+                        autofocus=True,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="pa-ask")
+                    clear = gr.Button("New chat", scale=1, elem_id="pa-new-chat")
+            with gr.Tab("Papers", id="papers"):
+                table = gr.Dataframe(
+                    value=actions.papers_table(assistant),
+                    headers=render.PAPER_HEADERS,
+                    datatype="str",
+                    interactive=False,
+                    show_search="search",
+                    wrap=True,
+                    max_height=420,
+                    column_widths=["10%", "30%", "35%", "12%", "13%"],
+                    elem_id="pa-papers",
+                )
+                with gr.Row():
+                    gen = gr.Button("Generate missing TL;DRs", elem_id="pa-gen-tldrs")
+                    reload = gr.Button("Refresh", elem_id="pa-refresh")
+                gen_msg = gr.Markdown(sanitize_html=True, latex_delimiters=[])
+                abstract = gr.Markdown(
+                    render.esc("Select a paper to read its abstract."),
+                    sanitize_html=True, latex_delimiters=[], elem_id="pa-abstract",
+                )  # fmt: skip
+            with gr.Tab("Ingest", id="ingest"):
+                paste = gr.Textbox(
+                    label="Paste papers (HF daily listing, JSONL, JSON, CSV or arXiv Atom)",
+                    lines=8,
+                    max_length=max_mb * 1024 * 1024,
+                    elem_id="pa-paste",
+                )
+                upload = gr.File(
+                    label=f"…or upload files ({', '.join(actions.ALLOWED_SUFFIXES)}; "
+                    f"up to {max_mb} MB each)",
+                    file_count="multiple",
+                    file_types=list(actions.ALLOWED_SUFFIXES),
+                    type="filepath",
+                    elem_id="pa-upload",
+                )
+                go = gr.Button("Ingest", variant="primary", elem_id="pa-ingest")
+                summary = gr.Markdown(sanitize_html=True, latex_delimiters=[], elem_id="pa-summary")
+
+        chat_out = [chatbot, box, state]
+        box.submit(
+            ask,
+            [box, state],
+            chat_out,
+            api_name="ask",
+            concurrency_id=MODEL_GROUP,
+            concurrency_limit=1,
+        )
+        send.click(
+            ask,
+            [box, state],
+            chat_out,
+            api_visibility="private",
+            concurrency_id=MODEL_GROUP,
+            concurrency_limit=1,
+        )
+        chatbot.example_select(
+            ask_example,
+            [state],
+            chat_out,
+            api_visibility="private",
+            concurrency_id=MODEL_GROUP,
+            concurrency_limit=1,
+        )
+        gen.click(
+            generate,
+            None,
+            [gen_msg, table],
+            api_name="generate_tldrs",
+            concurrency_id=MODEL_GROUP,
+            concurrency_limit=1,
+        )
+        go.click(
+            ingest,
+            [paste, upload],
+            [summary, status, table, upload],
+            api_name="ingest",
+            concurrency_id=MODEL_GROUP,
+            concurrency_limit=1,
+        )
+        # Light events skip the queue, so they work (and don't count) while the model is busy.
+        clear.click(new_chat, None, chat_out, queue=False, api_visibility="private")
+        table.select(show_paper, None, abstract, queue=False, api_visibility="private")
+        reload.click(refresh, None, [status, table], api_name="papers", queue=False)
+        demo.load(refresh, None, [status, table], queue=False, api_visibility="private")
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=False)
+    return demo
+
+
+def _model_dir(assistant: Assistant) -> Path | None:
+    path = getattr(assistant.llm, "model_path", None)
+    return Path(path).parent if isinstance(path, Path) else None
+
+
+def _warm_up(assistant: Assistant) -> None:
+    """Import and load the embedder and model in the background so the first answer is fast."""
+    try:
+        assistant.embedder.embed(["warm up"])
+        load = getattr(assistant.llm, "load", None)
+        if callable(load):
+            load()
+    except Exception:  # the first question will report the same problem to the user
+        log.warning("warm-up failed", exc_info=True)
+
+
+def start(
+    assistant: Assistant, settings: Settings | None = None, *, warm: bool = True,
+    quiet: bool = True,
+) -> Running:  # fmt: skip
+    """Build and serve the app in background threads; returns once it answers."""
+    settings = settings or assistant.settings
+    t0 = time.perf_counter()
+    credentials = check_bind(settings.host, settings.auth)  # refuses before anything listens
+    port = settings.port or free_port(settings.host)
+    demo = create_app(assistant)
+    if warm:
+        threading.Thread(target=_warm_up, args=(assistant,), daemon=True).start()
+    _, url, _ = demo.launch(
+        server_name=settings.host,
+        server_port=port,
+        share=False,
+        auth=credentials,
+        prevent_thread_lock=True,
+        quiet=quiet,
+        show_error=False,
+        max_file_size=f"{settings.max_upload_mb}mb",
+        blocked_paths=blocked_paths([settings.data_dir, _model_dir(assistant)]),
+        ssr_mode=False,
+        enable_monitoring=False,
+        run_history=False,
+        pwa=False,
+        mcp_server=False,
+        footer_links=["api", "settings"],
+        css=CSS,
+    )
+    return Running(app=demo, url=url, seconds=time.perf_counter() - t0)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def launch(assistant: Assistant, settings: Settings | None = None) -> None:
+    """Serve until interrupted, printing the URL once the page answers (``assistant ui``)."""
+    running = start(assistant, settings, quiet=True)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly: close the store, drop the lock
+    print(f"Paper assistant UI ready in {running.seconds:.1f} s: {running.url}", flush=True)
+    print("Press Ctrl+C to stop.", flush=True)
+    try:
+        running.app.block_thread()
+    finally:
+        running.close()

@@ -1,0 +1,253 @@
+"""Safe HTML for everything the UI shows that came from a model or an abstract.
+
+Pure functions, no gradio: unit-testable. The browser still sanitizes (gradio's Chatbot and
+Markdown run DOMPurify), but nothing here relies on that:
+
+* every piece of untrusted text goes through :func:`esc`, which turns HTML *and* markdown,
+  template and URL syntax (``< > & " ' [ ] ( ) ! * _ ` $ { } | # : =`` ...) into numeric
+  character references. A character reference is only ever text: it cannot open a tag, a
+  markdown image or link, a ``javascript:`` URL or a ``${...}`` template;
+* model text is first cleaned with :func:`assistant.grounding.strip_unsafe` (markdown images,
+  links, raw HTML and off-source URLs removed), then escaped;
+* the only links emitted are a paper's own ``http``/``https`` URL, in an escaped attribute;
+* every fragment is one line inside a ``<div>``, so a markdown renderer treats it as an HTML
+  block and does not parse markdown inside it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from assistant.grounding import strip_unsafe
+from assistant.types import Answer, Citation, IngestReport, Paper
+
+__all__ = [
+    "BUSY_TEXT",
+    "abstention_html",
+    "answer_html",
+    "answer_message",
+    "busy_html",
+    "error_html",
+    "esc",
+    "human_size",
+    "ingest_summary_html",
+    "paper_html",
+    "paper_rows",
+    "safe_url",
+    "sources_html",
+    "status_html",
+    "user_html",
+]
+
+BUSY_TEXT = "The model is busy with other questions; please try again in a moment."
+# Characters that mean something to HTML, markdown, KaTeX, JS templates or URL parsers.
+_SPECIAL = "&<>\"'`[]()!*_~$\\{}|#:=@^"
+_TABLE = {ord(c): f"&#{ord(c)};" for c in _SPECIAL}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\ufeff]")
+_MARKER = re.compile(r"&#91;(\d{1,3})&#93;")
+_SCHEMES = ("http", "https")
+QUOTE_CONTEXT = 160  # characters of abstract shown around a highlighted quote
+
+
+def esc(text: str | None) -> str:
+    """Untrusted text -> inert HTML text (line breaks kept as ``<br>``)."""
+    if not text:
+        return ""
+    text = _CONTROL.sub(" ", text.replace("\r\n", "\n"))
+    return text.translate(_TABLE).replace("\n", "<br>")
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` if it is an absolute http(s) URL with a host, else None."""
+    if not url:
+        return None
+    url = url.strip()
+    if _CONTROL.search(url) or any(c.isspace() for c in url) or any(c in url for c in "<>\"'`"):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in _SCHEMES or not parts.hostname:
+        return None
+    return url
+
+
+def _link(url: str | None, label: str) -> str:
+    href = safe_url(url)
+    if href is None:
+        return ""
+    return (
+        f'<a class="pa-link" href="{esc(href)}" target="_blank" '
+        f'rel="noopener noreferrer nofollow">{esc(label)}</a>'
+    )
+
+
+def _model_text(text: str) -> str:
+    """Model output -> escaped HTML; citation markers become superscripts."""
+    cleaned = strip_unsafe(text)
+    return _MARKER.sub(r'<sup class="pa-cite">&#91;\1&#93;</sup>', esc(cleaned))
+
+
+def user_html(question: str) -> str:
+    return f'<div class="pa-user">{esc(question)}</div>'
+
+
+def answer_html(sentences: Sequence[str], *, pending: bool = False) -> str:
+    """The verified sentences streamed so far (``pending``: more may follow)."""
+    body = " ".join(_model_text(s) for s in sentences if s.strip())
+    if pending:
+        body += ' <span class="pa-pending">&#8230;</span>'
+    return f'<div class="pa-answer">{body}</div>'
+
+
+def _quote_html(quote: str, abstract: str | None) -> str:
+    """The verbatim quote, highlighted, with some of its surrounding abstract when found."""
+    quote = quote.strip()
+    if not quote:
+        return ""
+    at = abstract.find(quote) if abstract else -1
+    if abstract is None or at < 0:
+        return f'<blockquote class="pa-quote"><mark>{esc(quote)}</mark></blockquote>'
+    start = max(0, at - QUOTE_CONTEXT)
+    end = min(len(abstract), at + len(quote) + QUOTE_CONTEXT)
+    if start > 0:  # cut the context at word boundaries
+        space = abstract.find(" ", start, at)
+        start = space + 1 if space >= 0 else at
+    if end < len(abstract):
+        space = abstract.rfind(" ", at + len(quote), end)
+        end = space if space >= 0 else at + len(quote)
+    before = ("&#8230;" if start > 0 else "") + esc(abstract[start:at])
+    after = esc(abstract[at + len(quote) : end]) + ("&#8230;" if end < len(abstract) else "")
+    return f'<blockquote class="pa-quote">{before}<mark>{esc(quote)}</mark>{after}</blockquote>'
+
+
+def _meta(published: str | None, authors: str | None) -> str:
+    parts = [p for p in (published, authors) if p]
+    return esc(" · ".join(parts))
+
+
+def source_card(citation: Citation, abstract: str | None = None) -> str:
+    link = _link(citation.url, "paper")
+    return (
+        '<div class="pa-card">'
+        f'<div class="pa-card-title"><span class="pa-num">&#91;{citation.marker}&#93;</span> '
+        f"{esc(citation.title)}</div>"
+        f'<div class="pa-card-meta">{_meta(citation.published, citation.authors)}'
+        f"{' · ' + link if link else ''}</div>"
+        f"{_quote_html(citation.quote, abstract)}"
+        "</div>"
+    )
+
+
+def sources_html(citations: Sequence[Citation], abstracts: Mapping[str, str] | None = None) -> str:
+    if not citations:
+        return ""
+    abstracts = abstracts or {}
+    cards = "".join(source_card(c, abstracts.get(c.paper_id)) for c in citations)
+    return f'<div class="pa-sources"><div class="pa-sources-head">Sources</div>{cards}</div>'
+
+
+def abstention_html(answer: Answer) -> str:
+    head = (
+        '<div class="pa-abstain"><div class="pa-abstain-head">No answer: '
+        f"{esc(answer.answer)}</div>"
+    )
+    if answer.retrieved:
+        items = "".join(f"<li>{esc(r.title)}</li>" for r in answer.retrieved[:5])
+        return f'{head}<div>You may mean:</div><ul class="pa-near">{items}</ul></div>'
+    return f"{head}<div>No indexed paper is close to this question.</div></div>"
+
+
+def answer_message(answer: Answer, abstracts: Mapping[str, str] | None = None) -> str:
+    """The final chat message for one answer: text and source cards, or an abstention."""
+    if answer.abstained:
+        return abstention_html(answer)
+    return answer_html([answer.answer]) + sources_html(answer.citations, abstracts)
+
+
+def busy_html(message: str = BUSY_TEXT) -> str:
+    return f'<div class="pa-busy">&#9203; {esc(message)}</div>'
+
+
+def error_html(message: str) -> str:
+    return f'<div class="pa-error">{esc(message)}</div>'
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "size unknown"
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} bytes"  # pragma: no cover
+
+
+def status_html(
+    *, model: str, model_bytes: int | None, papers: int, chunks: int, data_dir: str
+) -> str:
+    return (
+        '<div class="pa-status">'
+        f"Model: <b>{esc(model)}</b> ({esc(human_size(model_bytes))}) · "
+        f"{papers} papers · {chunks} chunks · data: <code>{esc(data_dir)}</code></div>"
+    )
+
+
+def paper_html(paper: Paper, tldr: str | None = None) -> str:
+    meta = _meta(paper.published.isoformat() if paper.published else None, _authors(paper))
+    link = _link(paper.url, paper.url or "")
+    tl = f'<div class="pa-tldr"><b>TL;DR:</b> {esc(tldr)}</div>' if tldr else ""
+    return (
+        '<div class="pa-paper">'
+        f'<div class="pa-card-title">{esc(paper.title)}</div>'
+        f'<div class="pa-card-meta">{esc(paper.paper_id)} · {meta}'
+        f"{' · ' + link if link else ''}</div>"
+        f'{tl}<div class="pa-abstract">{esc(paper.abstract)}</div></div>'
+    )
+
+
+def _authors(paper: Paper) -> str:
+    if paper.authors:
+        shown = ", ".join(paper.authors[:3])
+        return shown + (" et al." if len(paper.authors) > 3 else "")
+    return f"{paper.n_authors} authors" if paper.n_authors else ""
+
+
+PAPER_HEADERS = ["Date", "Title", "TL;DR", "Authors", "ID"]
+
+
+def paper_rows(papers: Iterable[Paper], tldrs: Mapping[str, str]) -> list[list[str]]:
+    """Rows for the papers table: plain strings (the table renders cells as text)."""
+    return [
+        [
+            p.published.isoformat() if p.published else "",
+            p.title,
+            tldrs.get(p.paper_id, ""),
+            _authors(p),
+            p.paper_id,
+        ]
+        for p in papers
+    ]
+
+
+def ingest_summary_html(report: IngestReport, *, shown: int = 20) -> str:
+    counts = (
+        f"added {len(report.added)} · updated {len(report.updated)} · "
+        f"unchanged {len(report.unchanged)} · rejected {len(report.rejected)}"
+    )
+    items = []
+    for r in report.rejected[:shown]:
+        where = f"{r.file}:{r.record}" if r.record is not None else r.file
+        items.append(f"<li><code>{esc(where)}</code>: {esc(r.reason)}</li>")
+    more = len(report.rejected) - shown
+    if more > 0:
+        items.append(f"<li>&#8230; and {more} more</li>")
+    rejected = f'<ul class="pa-rejected">{"".join(items)}</ul>' if items else ""
+    return (
+        f'<div class="pa-ingest"><b>{counts}</b> ({report.chunks_written} chunks written in '
+        f"{report.seconds:.1f} s){rejected}</div>"
+    )
