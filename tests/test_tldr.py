@@ -1,0 +1,155 @@
+"""TL;DR gating with a scripted FakeLLM, the crash-safe journal, and safe exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant import grounding
+from assistant.sources import parse_file
+from assistant.tldr import TldrConfig, clean_candidate, write_tldr
+from assistant.tldr_store import TldrJournal, export, render_export
+from assistant.types import Paper, Tldr
+from tests.fakes import FakeEmbedder, FakeLLM
+
+SAMPLE = Path(__file__).resolve().parents[1] / "assistant" / "data" / "hf_daily_sample.txt"
+
+
+@pytest.fixture(scope="module")
+def cappy() -> Paper:
+    return parse_file(SAMPLE).papers[0]
+
+
+def _cfg(**kw: object) -> TldrConfig:
+    return TldrConfig(provenance={"model_sha256": "x"}, **kw)  # type: ignore[arg-type]
+
+
+def test_faithful_candidate_is_generated(cappy: Paper) -> None:
+    llm = FakeLLM().enqueue("Cappy is a small scorer with 360 million parameters that boosts LLMs.")
+    rec = write_tldr(cappy, llm=llm, embedder=FakeEmbedder(), config=_cfg())
+    assert rec.method == "generated"
+    assert rec.tldr == "Cappy is a small scorer with 360 million parameters that boosts LLMs."
+    assert rec.words == 12 and rec.support >= 0.6
+    assert rec.provenance["content_hash"] == cappy.content_hash
+    assert len(llm.calls) == 1
+
+
+def test_hallucinated_number_falls_back_to_extractive(cappy: Paper) -> None:
+    llm = FakeLLM().enqueue(*["Cappy has 700 million parameters and beats GPT-4."] * 3)
+    rec = write_tldr(cappy, llm=llm, config=_cfg())
+    assert rec.method == "extractive"
+    assert "700" not in rec.tldr
+    assert grounding.extract_numbers(rec.tldr) <= grounding.extract_numbers(cappy.abstract)
+    assert rec.words <= 30 and len(grounding.split_sentences(rec.tldr)) == 1
+    assert len(llm.calls) == 3  # every retry was tried before falling back
+
+
+def test_title_repetition_is_rejected(cappy: Paper) -> None:
+    llm = FakeLLM().enqueue(*[cappy.title] * 3)
+    rec = write_tldr(cappy, llm=llm, config=_cfg())
+    assert rec.method == "extractive"
+    assert rec.tldr.rstrip(".") != cappy.title
+
+
+def test_retry_can_succeed_after_bad_first_candidate(cappy: Paper) -> None:
+    llm = FakeLLM().enqueue(
+        "Paris is the capital of France.",
+        "Cappy is a pretrained small scorer that boosts multi-task LLMs.",
+    )
+    rec = write_tldr(cappy, llm=llm, config=_cfg())
+    assert rec.method == "generated" and "Paris" not in rec.tldr
+    temps = [kw["temperature"] for kw in llm.call_kwargs]
+    assert temps == [0.0, 0.7]  # a retry samples differently
+
+
+def test_too_long_candidate_is_rejected(cappy: Paper) -> None:
+    long = "Cappy " + "boosts multi-task LLMs " * 12 + "."
+    llm = FakeLLM().enqueue(*[long] * 3)
+    rec = write_tldr(cappy, llm=llm, config=_cfg())
+    assert rec.method == "extractive" and rec.words <= 30
+
+
+def test_clean_candidate_strips_lead_title_and_markup(cappy: Paper) -> None:
+    raw = f"TL;DR: {cappy.title}: Cappy boosts LLMs. ![x](http://evil.invalid/a) More text."
+    out = clean_candidate(raw, cappy.title)
+    assert out == "Cappy boosts LLMs."
+
+
+def test_one_abstract_per_prompt(cappy: Paper) -> None:
+    llm = FakeLLM().enqueue("Cappy is a pretrained small scorer that boosts multi-task LLMs.")
+    write_tldr(cappy, llm=llm, config=_cfg())
+    prompt = " ".join(m["content"] for m in llm.calls[0])
+    assert cappy.abstract[:80] in prompt
+    assert "Heuristic Vision" not in prompt
+
+
+def _rec(pid: str, text: str = "A sentence.") -> Tldr:
+    return Tldr(
+        paper_id=pid,
+        title=f"T {pid}",
+        tldr=text,
+        method="generated",
+        support=1.0,
+        words=2,
+        provenance={"content_hash": "h"},
+    )
+
+
+def test_journal_repairs_torn_line_and_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "tldrs.jsonl"
+    good = [_rec("a"), _rec("b")]
+    path.write_text(
+        "".join(r.model_dump_json() + "\n" for r in good)
+        + _rec("a", "newer").model_dump_json()
+        + "\n"
+        + '{"paper_id": "c", "tl'
+    )
+    journal = TldrJournal(path)
+    assert set(journal.records) == {"a", "b"}
+    assert journal.records["a"].tldr == "newer"
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line) for line in lines)
+
+
+def test_journal_append_and_resume(tmp_path: Path, cappy: Paper) -> None:
+    path = tmp_path / "tldrs.jsonl"
+    j = TldrJournal(path)
+    rec = _rec(cappy.paper_id).model_copy(
+        update={"provenance": {"content_hash": cappy.content_hash, "model_sha256": "m"}}
+    )
+    j.append(rec)
+    again = TldrJournal(path)
+    assert again.is_current(cappy, {"model_sha256": "m"})
+    assert not again.is_current(cappy, {"model_sha256": "other"})
+    edited = cappy.model_copy(update={"content_hash": "changed"})
+    assert not again.is_current(edited, {"model_sha256": "m"})
+
+
+NASTY = 'He said "hi", then\nleft | <script>alert(1)</script> \u2028 end\x00'
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "md"])
+def test_exports_survive_nasty_text(tmp_path: Path, fmt: str) -> None:
+    recs = [_rec("a", NASTY), _rec("b", "plain")]
+    out = tmp_path / f"out.{fmt}"
+    export(recs, out, fmt)
+    text = out.read_text("utf-8")
+    if fmt == "jsonl":
+        lines = text.split("\n")
+        assert lines[-1] == "" and len(lines) == 3
+        assert [json.loads(x)["tldr"] for x in lines[:-1]] == [NASTY, "plain"]
+    elif fmt == "csv":
+        rows = list(csv.reader(io.StringIO(text)))
+        assert rows[1][2] == NASTY and rows[2][2] == "plain"
+    else:
+        assert "<script>" not in text and "&lt;script&gt;" in text
+        assert len(text.strip().splitlines()) == 4  # header, rule, two rows
+
+
+def test_export_rejects_unknown_format() -> None:
+    with pytest.raises(ValueError, match="unknown export format"):
+        render_export([], "xml")
