@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from assistant import grounding
 from assistant.context import SourceBlock, build_prompt, evidence_sentence, sufficient_evidence
+from assistant.injection import sanitize_source
 from assistant.protocols import ChatModel, Embedder, Message
 from assistant.retrieve import Retriever
 from assistant.rewrite import standalone_question
@@ -75,7 +76,8 @@ class _Verifier:
     ) -> None:
         self.question = question
         self.blocks = {b.marker: b for b in blocks}
-        self.embedder = embedder
+        # Each source sentence is embedded once per answer, not once per checked sentence.
+        self.embedder = grounding.CachingEmbedder(embedder) if embedder is not None else None
         self.threshold = threshold
         self.on_sentence = on_sentence
         self.checks: list[SentenceCheck] = []
@@ -87,7 +89,7 @@ class _Verifier:
         sentence = grounding.strip_unsafe(sentence).strip()
         if not sentence or ABSTAIN.lower()[:20] in sentence.lower():
             return
-        sources = {m: b.text for m, b in self.blocks.items()}
+        sources = {m: f"{b.title}\n{b.text}" for m, b in self.blocks.items()}
         verdict = grounding.check_sentences(
             sentence, sources, embedder=self.embedder, threshold=self.threshold
         )
@@ -180,7 +182,9 @@ def answer_question(
     hits = retrieval.hits
     t = time.perf_counter()
     papers = {h.paper_id: retriever.store.get_paper(h.paper_id) for h in hits}
-    abstracts = {pid: (p.abstract if p else "") for pid, p in papers.items()}
+    # Abstracts are data: planted instructions never reach the model or count as evidence.
+    abstracts = {pid: sanitize_source(p.abstract if p else "") for pid, p in papers.items()}
+    hits = [h.model_copy(update={"text": sanitize_source(h.text)}) for h in hits]
     if (
         sufficient_evidence(query, [abstracts[h.paper_id] for h in hits], [h.title for h in hits])
         <= 0

@@ -135,8 +135,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
     clean = {k: v for k, v in overrides.items() if v is not None}
     toml = config_file or _toml_path()
-    if config_file is not None and not config_file.is_file():
-        raise UsageError(f"config file not found: {config_file}")
+    if toml is not None and not toml.is_file():  # given by flag or ASSISTANT_CONFIG_FILE
+        raise UsageError(f"config file not found: {toml}")
     if toml is not None:
         clean["config_file"] = toml
     try:

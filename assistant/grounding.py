@@ -76,7 +76,7 @@ GATE_CAP = 0.2  # highest score a claim with an unsupported number or entity can
 SHORT_CAP = 0.3  # highest score of a claim with too few content words, unless quoted
 MIN_CONTENT_WORDS = 2
 SIM_FLOOR, SIM_CEIL = 0.3, 0.85  # cosine mapped linearly onto 0..1 between these
-LEX_WEIGHT = 0.65  # share of the lexical score when an embedder is given
+LEX_WEIGHT = 0.75  # share of the lexical score when an embedder is given (MiniLM-calibrated)
 MAX_COVER, MIN_GAIN = 3, 0.1  # evidence: up to 3 sentences, each adding >= 10% coverage
 W_BEST, W_COVER, W_WHOLE = 0.3, 0.4, 0.3  # lexical score: best sentence, evidence, source
 GENERIC_WEIGHT = 0.5  # words that say little about a specific paper count half

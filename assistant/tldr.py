@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from assistant import grounding, prompting
+from assistant.injection import sanitize_source
 from assistant.protocols import ChatModel, Embedder, Message
 from assistant.types import Paper, Tldr
 
@@ -74,7 +75,7 @@ def judge_candidate(
     if len(grounding.split_sentences(candidate)) != 1:
         return False, 0.0, "not one sentence"
     support = grounding.score_support(
-        candidate, [paper.abstract], embedder=embedder, threshold=cfg.threshold
+        candidate, [f"{paper.title}\n{paper.abstract}"], embedder=embedder, threshold=cfg.threshold
     )
     return support.supported, support.score, support.reason
 
@@ -93,7 +94,12 @@ def write_tldr(
 ) -> Tldr:
     cfg = config or TldrConfig()
     t0 = time.perf_counter()
+    original_hash = paper.content_hash
+    # Planted instructions are dropped before the model or the judge sees the abstract.
+    paper = paper.model_copy(update={"abstract": sanitize_source(paper.abstract) or paper.title})
     messages = tldr_messages(paper, llm, cfg.max_tokens)
+    if embedder is not None:
+        embedder = grounding.CachingEmbedder(embedder)  # abstract sentences embedded once
     best: tuple[float, str] | None = None
     for attempt in range(cfg.attempts):
         # Greedy first; later attempts sample, so a retry can actually differ.
@@ -114,7 +120,9 @@ def write_tldr(
     else:
         text = _finish(grounding.pick_extractive_tldr(paper.title, paper.abstract, cfg.max_words))
         method = "extractive"
-        support = grounding.score_support(text, [paper.abstract], embedder=embedder).score
+        support = grounding.score_support(
+            text, [f"{paper.title}\n{paper.abstract}"], embedder=embedder
+        ).score
     return Tldr(
         paper_id=paper.paper_id,
         title=paper.title,
@@ -122,7 +130,7 @@ def write_tldr(
         method=method,  # type: ignore[arg-type]
         support=round(support, 4),
         words=len(text.split()),
-        provenance=cfg.provenance | {"content_hash": paper.content_hash},
+        provenance=cfg.provenance | {"content_hash": original_hash},
         seconds=round(time.perf_counter() - t0, 3),
     )
 

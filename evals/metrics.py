@@ -11,7 +11,8 @@ Conventions
 * Key facts: a fact is a list of acceptable alternatives; it is found when any alternative
   occurs, case-insensitively, in the *visible* text — the answer **and** its citation quotes,
   because the user sees the quotes too. An alternative that starts or ends with a digit must
-  not run into neighbouring digits ("45" is not found in "450" or "2045"), the fixtures' rule.
+  not run into neighbouring digits ("45" is not found in "450" or "2045"), the fixtures' rule,
+  nor into a decimal or thousands part ("5" is not found in "5.5", "0.7" not in "10.7").
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ def citation_gold_hit(cited: Sequence[str], gold: Sequence[str]) -> bool:
 
 def _pattern(alternative: str) -> re.Pattern[str]:
     text = re.escape(" ".join(alternative.split())).replace(r"\ ", r"\s+")
-    lead = r"(?<!\d)" if alternative[:1].isdigit() else ""
-    tail = r"(?!\d)" if alternative[-1:].isdigit() else ""
+    lead = r"(?<!\d)(?<!\d[.,])" if alternative[:1].isdigit() else ""
+    tail = r"(?![.,]?\d)" if alternative[-1:].isdigit() else ""
     return re.compile(lead + text + tail, re.IGNORECASE)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from assistant.grounding import (
+    CachingEmbedder,
     SentenceVerdict,
     Support,
     best_quote,
@@ -356,6 +357,22 @@ def test_embedder_similarity_is_reported_and_deterministic() -> None:
     assert first.supported
     assert not score_support("Paris is the capital of France.", source, embedder=embedder).supported
     assert len(embedder.calls) == 2  # one batched call per claim
+
+
+def test_caching_embedder_embeds_each_text_once_with_identical_results() -> None:
+    inner = FakeEmbedder()
+    cached = CachingEmbedder(inner)
+    sources = {1: abstract(CAPPY), 2: abstract(GUIDE)}
+    answer = "Cappy has 360 million parameters [1]. GUIDE contains 3.5K videos [2]."
+    plain = check_sentences(answer, sources, embedder=FakeEmbedder())
+    for sentence in split_sentences(answer):  # the answerer checks sentence by sentence
+        check_sentences(sentence, sources, embedder=cached)
+    assert check_sentences(answer, sources, embedder=cached) == plain
+    embedded = [t for call in inner.calls for t in call]
+    assert len(embedded) == len(set(embedded))
+    n_source_sentences = len(split_sentences(sources[1])) + len(split_sentences(sources[2]))
+    assert len(embedded) == n_source_sentences + 2  # each cleaned answer sentence once
+    assert cached.embed([]).shape == (0, inner.dim)
 
 
 def test_threshold_parameter_is_respected() -> None:

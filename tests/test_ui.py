@@ -9,6 +9,7 @@ runs the real model and embedder over the sample corpus.
 from __future__ import annotations
 
 import atexit
+import html as html_lib
 import concurrent.futures as cf
 import functools
 import re
@@ -294,6 +295,11 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
         running.close()
 
 
+def _text(fragment: str) -> str:
+    """What the user reads: tags dropped, character references decoded."""
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
 def _assistant_text(chat: list[dict[str, Any]]) -> str:
     last = chat[-1]
     assert last["role"] == "assistant"
@@ -346,7 +352,7 @@ def test_ingest_jsonl_upload_reports_added_and_rejected(make_app: Callable[..., 
         "", [handle_file(str(upload))], api_name="/ingest"
     )
     assert "added 1" in summary and "rejected 1" in summary
-    assert "ui_upload.jsonl:2" in summary and "empty title" in summary
+    assert "ui_upload.jsonl:2: empty title" in _text(summary)
     assert "4 papers" in status
     ids = [row[-1] for row in table["data"]]
     assert "2312.09999" in ids
@@ -361,15 +367,37 @@ def test_ingest_pasted_text_and_wrong_file_type(
     make_app: Callable[..., App], tmp_path: Path
 ) -> None:
     from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
 
     app = make_app(papers=False)
+    client = app.client()
+    pasted = (DATA / "ui_upload.jsonl").read_text()
+    summary, status, *_ = client.predict(pasted, None, api_name="/ingest")
+    assert "added 1" in summary and "pasted text:2: empty title" in _text(summary)
+    assert "1 papers" in status
     bad = tmp_path / "notes.exe"
     bad.write_text("MZ")
-    pasted = (DATA / "ui_upload.jsonl").read_text()
-    summary, status, *_ = app.client().predict(pasted, [handle_file(str(bad))], api_name="/ingest")
-    assert "added 1" in summary
-    assert "notes.exe" in summary and "not accepted" in summary
-    assert "1 papers" in status
+    with pytest.raises(AppError, match="Invalid file type"):  # gradio checks file_types too
+        client.predict("", [handle_file(str(bad))], api_name="/ingest")
+
+
+def test_ingest_rejects_unknown_suffix_and_oversized_files(tmp_path: Path) -> None:
+    from ui.actions import ingest_inputs
+
+    settings = Settings(data_dir=tmp_path)
+    assistant = _fake_assistant(settings, FakeLLM())
+    exe = tmp_path / "upload.bin"
+    exe.write_text("x")
+    big = tmp_path / "big.jsonl"
+    big.write_text((DATA / "ui_upload.jsonl").read_text() * 50)
+    report = ingest_inputs(
+        assistant, "x" * 2000, [(exe, "notes.exe"), (big, "big.jsonl")], max_bytes=1000
+    )
+    reasons = {r.file: r.reason for r in report.rejected}
+    assert "not accepted" in reasons["notes.exe"]
+    assert "too large" in reasons["big.jsonl"] and str(tmp_path) not in reasons["big.jsonl"]
+    assert "longer than" in reasons["pasted text"]
+    assert report.ingested == 0 and assistant.library.store.count_papers() == 0
 
 
 def test_papers_table_and_tldr_generation(make_app: Callable[..., App]) -> None:
@@ -426,7 +454,6 @@ def test_concurrent_clients_all_get_answers_one_model_call_at_a_time(
 def test_beyond_the_queue_bound_clients_get_a_fast_busy_answer(
     make_app: Callable[..., App],
 ) -> None:
-    from gradio_client.exceptions import AppError  # noqa: F401  (import check only)
     from gradio_client.utils import QueueError
 
     app = make_app(FakeLLM(responder=_Tracking(delay=3.0)), queue_size=1)
