@@ -44,14 +44,31 @@ def register(sub: Any) -> None:
         default="all",
         help="which suite to run (default: all)",
     )
-    p.add_argument("--report", type=Path, metavar="PATH.md", help="write a Markdown report "
-                   "there, with PATH.json and PATH.png beside it")
-    p.add_argument("--model", dest="model_path", type=Path, metavar="PATH",
-                   help="GGUF to evaluate (default: the bundled SmolLM2-135M-Instruct)")
-    p.add_argument("--judge-model", type=Path, metavar="PATH",
-                   help="optional GGUF used as an extra yes/no LLM judge (reported, never gated)")
-    p.add_argument("--thresholds", type=Path, metavar="PATH.toml",
-                   help="threshold file (default: evals/thresholds.toml)")
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="PATH.md",
+        help="write a Markdown report there, with PATH.json and PATH.png beside it",
+    )
+    p.add_argument(
+        "--model",
+        dest="model_path",
+        type=Path,
+        metavar="PATH",
+        help="GGUF to evaluate (default: the bundled SmolLM2-135M-Instruct)",
+    )
+    p.add_argument(
+        "--judge-model",
+        type=Path,
+        metavar="PATH",
+        help="optional GGUF used as an extra yes/no LLM judge (reported, never gated)",
+    )
+    p.add_argument(
+        "--thresholds",
+        type=Path,
+        metavar="PATH.toml",
+        help="threshold file (default: evals/thresholds.toml)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars or status lines")
     add_common(p)
     p.set_defaults(handler=cmd_eval)

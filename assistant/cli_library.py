@@ -41,7 +41,12 @@ def register(sub: Any) -> None:
     add_common(p)
     p.set_defaults(handler=cmd_ingest)
 
-    papers = sub.add_parser("papers", help="list, show or delete indexed papers")
+    papers = sub.add_parser(
+        "papers",
+        help="list, show or delete indexed papers",
+        epilog="examples:\n  assistant papers list\n  assistant papers show 2310.01234 --json",
+    )
+    _help(papers)
     psub = papers.add_subparsers(dest="papers_command", metavar="ACTION", required=True)
     pl = psub.add_parser(
         "list", help="list indexed papers", epilog="example:\n  assistant papers list --json"

@@ -152,8 +152,9 @@ def _select(papers: list[Paper], args: argparse.Namespace) -> list[Paper]:
 def _export_format(args: argparse.Namespace) -> str:
     if args.format:
         return str(args.format)
-    if args.out and args.out.suffix.lstrip(".") in ("csv", "md", "jsonl"):
-        return args.out.suffix.lstrip(".")
+    suffix = str(args.out.suffix).lstrip(".") if args.out else ""
+    if suffix in ("csv", "md", "jsonl"):
+        return suffix
     return "jsonl"
 
 

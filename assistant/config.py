@@ -22,7 +22,6 @@ from pydantic_settings import (
 )
 
 APP_NAME = "paper-assistant"
-DEFAULT_MODEL_SHA256 = "PLACEHOLDER"
 
 
 def default_data_dir() -> Path:

@@ -119,7 +119,7 @@ class Library:
         backup = self.settings.data_dir / "reindex-backup.jsonl"
         atomic_write_text(backup, "".join(p.model_dump_json() + "\n" for p in papers))
         self.store.drop()
-        self.store = ChromaStore(self.settings.store_dir, self.settings.collection)
+        self.store = ChromaStore(self.store.path, self.store.name)  # in memory stays in memory
         report = self.ingest(papers, progress=progress)
         write_manifest(self.settings.data_dir, self._expected())
         backup.unlink(missing_ok=True)

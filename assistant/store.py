@@ -36,10 +36,11 @@ class DataDirLock:
             fcntl.flock(fh.fileno(), mode | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
-            holder = fh.read().strip() or "unknown"
+            holder = _live_pid(fh.read())
             fh.close()
+            who = f"PID {holder}" if holder else "another process"
             raise StoreLockedError(
-                f"store is in use by PID {holder} ({self.path.parent}); "
+                f"store is in use by {who} ({self.path.parent}); "
                 "stop that process (for example the UI) or use another --data-dir"
             ) from None
         if self.exclusive:
@@ -52,6 +53,10 @@ class DataDirLock:
 
     def release(self) -> None:
         if self._fh is not None:
+            if self.exclusive:  # a PID left behind would be blamed for a later reader's lock
+                self._fh.seek(0)
+                self._fh.truncate()
+                self._fh.flush()
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None
@@ -61,6 +66,20 @@ class DataDirLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _live_pid(text: str) -> int | None:
+    """The PID recorded by the last exclusive holder, if that process still exists.
+
+    Readers record nothing, and a writer killed with SIGKILL leaves its PID behind."""
+    try:
+        pid = int(text.strip())
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return None
+    except PermissionError:  # exists, owned by someone else
+        return pid
+    return pid
 
 
 def expected_manifest(embedder_name: str, dim: int, chroma_version: str) -> dict[str, Any]:

@@ -16,7 +16,9 @@ from pydantic import BaseModel, Field
 from assistant.types import Paper
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
-SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "assistant" / "data" / "hf_daily_sample.txt"
+SAMPLE_CORPUS = (
+    Path(__file__).resolve().parent.parent / "assistant" / "data" / "hf_daily_sample.txt"
+)
 
 
 class QACase(BaseModel):
@@ -97,8 +99,7 @@ def load_cases(papers: list[Paper], fixtures_dir: Path = FIXTURES_DIR) -> Cases:
 
     answerable = [QACase.model_validate(r) for r in _rows(fixtures_dir / "qa_answerable.jsonl")]
     multi = [
-        QACase.model_validate(r | {"kind": "multi"})
-        for r in _rows(fixtures_dir / "qa_multi.jsonl")
+        QACase.model_validate(r | {"kind": "multi"}) for r in _rows(fixtures_dir / "qa_multi.jsonl")
     ]
     for case in [*answerable, *multi]:
         case.gold_ids = [pid(t, case.id) for t in case.gold_titles]

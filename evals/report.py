@@ -81,7 +81,8 @@ def markdown(result: EvalResult, chart: str | None = None) -> str:
         f"**Result: {verdict}** — {len(result.failed_metrics)} gated metric(s) failing; "
         f"wall time {result.seconds:.1f} s.",
         "",
-        f"- Started: {meta.get('started', '?')}; suites: {', '.join(s.name for s in result.suites)}",
+        f"- Started: {meta.get('started', '?')}; "
+        f"suites: {', '.join(s.name for s in result.suites)}",
         f"- Model: `{meta.get('model', '—')}`; embedder: `{meta.get('embedder', '—')}`; "
         f"settings fingerprint `{meta.get('settings_fingerprint', '—')}`",
         f"- Corpus: {meta.get('papers', '?')} papers; ingest {meta.get('ingest_s', '—')} s; "
@@ -140,7 +141,7 @@ def chart(result: EvalResult, path: Path) -> Path | None:
         t = m.threshold
         if t is None:
             continue
-        bound = t.min if t.min is not None else t.max
+        bound = t.min if t.min is not None else (t.max or 0.0)
         ax.plot([bound, bound], [y - 0.4, y + 0.4], color="black", linewidth=2)
         if t.goal is not None:
             ax.plot([t.goal, t.goal], [y - 0.4, y + 0.4], color="#1565c0", linewidth=2, ls=":")

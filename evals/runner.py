@@ -22,10 +22,17 @@ from pathlib import Path
 from assistant.config import Settings
 from assistant.protocols import ChatModel, Embedder
 from assistant.service import Assistant
-from evals import suites as S
 from assistant.types import Paper
+from evals import suites as S
 from evals.cases import FIXTURES_DIR, SAMPLE_CORPUS, Cases, load_cases, load_corpus
-from evals.gate import THRESHOLDS_FILE, EvalResult, SuiteResult, Threshold, apply_gate, load_thresholds
+from evals.gate import (
+    THRESHOLDS_FILE,
+    EvalResult,
+    SuiteResult,
+    Threshold,
+    apply_gate,
+    load_thresholds,
+)
 
 SUITES = ("qa", "tldr", "judge")
 Log = Callable[[str], None]
@@ -49,8 +56,12 @@ def _bar(total: int, desc: str, enabled: bool) -> Iterator[Callable[[], None]]:
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc=desc, unit="case", file=sys.stderr, disable=not enabled)
+
+    def tick() -> None:
+        bar.update(1)
+
     try:
-        yield lambda: bar.update(1)
+        yield tick
     finally:
         bar.close()
 

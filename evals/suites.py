@@ -97,15 +97,20 @@ class _QA:
     def judge(self, ans: Answer, case: CaseResult) -> list[M.SentenceResult]:
         """Re-judge a shown answer; record citation validity and sentence verdicts."""
         sources = {
-            c.marker: _source(self.papers[c.paper_id]) for c in ans.citations if c.paper_id in self.papers
+            c.marker: _source(self.papers[c.paper_id])
+            for c in ans.citations
+            if c.paper_id in self.papers
         }
         s = self.assistant.settings
         verdicts = M.judge_answer(
             ans.answer, sources, embedder=self.assistant.embedder, threshold=s.support_threshold
         )
         self.sentences += verdicts
-        self.model_shown += [c.supported for c in ans.sentences if c.supported]
-        self.model_shown += [False for c in ans.sentences if c.replaced_by_quote]
+        model = sum(c.supported for c in ans.sentences)
+        quotes = sum(c.replaced_by_quote for c in ans.sentences)
+        if not ans.abstained and model + quotes == 0:
+            quotes = 1  # nothing the model wrote held up: the best verbatim sentence is shown
+        self.model_shown += [True] * model + [False] * quotes
         valid = M.citation_validity(case.details["cited"], case.retrieved)
         self.valid.append(valid)
         if not valid:
@@ -130,6 +135,7 @@ class _QA:
             details={
                 "cited": [c.paper_id for c in ans.citations],
                 "raw_model_text": ans.raw_model_text,
+                "timings": ans.timings,
             },
         )
 
@@ -246,12 +252,24 @@ def run_qa(
             "sentences_judged": len(qa.sentences),
             "absent_numbers": M.absent_numbers(qa.sentences),
             "absent_entities": M.absent_entities(qa.sentences),
+            "mean_timings_s": _mean_timings(results),
         },
         cases=results,
     )
 
 
-def run_tldr(assistant: Assistant, papers: Sequence[Paper], cases: Cases, *, tick: Tick) -> SuiteResult:
+def _mean_timings(results: Sequence[CaseResult]) -> dict[str, float]:
+    """Mean seconds per pipeline stage over the questions that reached it."""
+    stages: dict[str, list[float]] = {}
+    for c in results:
+        for stage, secs in c.details.get("timings", {}).items():
+            stages.setdefault(stage, []).append(float(secs))
+    return {k: round(sum(v) / len(v), 3) for k, v in stages.items()}
+
+
+def run_tldr(
+    assistant: Assistant, papers: Sequence[Paper], cases: Cases, *, tick: Tick
+) -> SuiteResult:
     t0 = time.perf_counter()
     facts = {c.paper_id: c for c in cases.tldr}
     s = assistant.settings
@@ -326,7 +344,9 @@ def run_judge(
     llm_rows: list[tuple[str, bool | None]] = []
     for j in cases.judge:
         abstract = by_title[" ".join(j.title.split())].abstract
-        sup = grounding.score_support(j.sentence, [abstract], embedder=embedder, threshold=threshold)
+        sup = grounding.score_support(
+            j.sentence, [abstract], embedder=embedder, threshold=threshold
+        )
         lex = grounding.score_support(j.sentence, [abstract], threshold=threshold)
         rows.append((j.label, j.kind, not sup.supported))
         lexical.append((j.label, j.kind, not lex.supported))
@@ -374,6 +394,10 @@ def run_judge(
         seconds=round(time.perf_counter() - t0, 2),
         values=values,
         help=JUDGE_HELP,
-        info={"by_kind": meta.by_kind, "rows": len(rows), "embedder": getattr(embedder, "name", None)},
+        info={
+            "by_kind": meta.by_kind,
+            "rows": len(rows),
+            "embedder": getattr(embedder, "name", None),
+        },
         cases=results,
     )

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from assistant.types import Paper
 from evals import metrics as M
-from evals.cases import FixtureError, load_cases, load_corpus
+from evals.cases import Cases, FixtureError, load_cases, load_corpus
 from evals.gate import (
     THRESHOLDS_FILE,
     CaseResult,
@@ -227,19 +228,22 @@ def test_percentile_and_mean() -> None:
     assert M.mean([]) is None
 
 
+Corpus = tuple[list[Paper], Cases]
+
+
 @pytest.fixture(scope="module")
-def corpus_and_cases() -> tuple[list, object]:  # type: ignore[type-arg]
+def corpus_and_cases() -> Corpus:
     papers = load_corpus()
     return papers, load_cases(papers)
 
 
-def test_fixtures_resolve_against_the_corpus(corpus_and_cases: tuple[list, object]) -> None:  # type: ignore[type-arg]
+def test_fixtures_resolve_against_the_corpus(corpus_and_cases: Corpus) -> None:
     papers, cases = corpus_and_cases
     ids = {p.paper_id for p in papers}
-    assert len(cases.answerable) >= 40 and len(cases.multi) >= 6  # type: ignore[attr-defined]
-    assert len(cases.unanswerable) >= 12  # type: ignore[attr-defined]
-    assert {t.paper_id for t in cases.tldr} == ids  # type: ignore[attr-defined]
-    for c in [*cases.answerable, *cases.multi]:  # type: ignore[attr-defined]
+    assert len(cases.answerable) >= 40 and len(cases.multi) >= 6
+    assert len(cases.unanswerable) >= 12
+    assert {t.paper_id for t in cases.tldr} == ids
+    for c in [*cases.answerable, *cases.multi]:
         assert set(c.gold_ids) <= ids
 
 
@@ -255,7 +259,7 @@ def test_unknown_title_is_a_fixture_error(tmp_path: Path) -> None:
         load_cases(papers, tmp_path)
 
 
-def test_judge_meets_its_bar_on_the_labelled_set(corpus_and_cases: tuple[list, object]) -> None:  # type: ignore[type-arg]
+def test_judge_meets_its_bar_on_the_labelled_set(corpus_and_cases: Corpus) -> None:
     """The real grounding judge (lexical, no model): catch >= 90 % of bad sentences while
     passing >= 90 % of good ones. Hard negations are reported, not gated."""
     from assistant import grounding
@@ -263,7 +267,7 @@ def test_judge_meets_its_bar_on_the_labelled_set(corpus_and_cases: tuple[list, o
     papers, cases = corpus_and_cases
     by_title = {p.title: p for p in papers}
     rows = []
-    for j in cases.judge:  # type: ignore[attr-defined]
+    for j in cases.judge:
         support = grounding.score_support(j.sentence, [by_title[j.title].abstract])
         rows.append((j.label, j.kind, not support.supported))
     meta = M.judge_meta(rows)
@@ -299,11 +303,17 @@ def test_gate_fails_below_min_and_on_missing_metric() -> None:
     res = apply_gate(_result({"key_fact_recall": 0.7, "info_only": 0.1}), gates)
     assert not res.passed
     assert [m.name for m in res.failed_metrics] == ["typo_metric"]
-    res = apply_gate(_result({"key_fact_recall": 0.4}), {"qa": {"key_fact_recall": Threshold(min=0.5)}})
+    res = apply_gate(
+        _result({"key_fact_recall": 0.4}), {"qa": {"key_fact_recall": Threshold(min=0.5)}}
+    )
     assert not res.passed
-    res = apply_gate(_result({"key_fact_recall": 0.6}), {"qa": {"key_fact_recall": Threshold(min=0.5)}})
+    res = apply_gate(
+        _result({"key_fact_recall": 0.6}), {"qa": {"key_fact_recall": Threshold(min=0.5)}}
+    )
     assert res.passed
-    res = apply_gate(_result({"key_fact_recall": None}), {"qa": {"key_fact_recall": Threshold(min=0.5)}})
+    res = apply_gate(
+        _result({"key_fact_recall": None}), {"qa": {"key_fact_recall": Threshold(min=0.5)}}
+    )
     assert not res.passed
 
 
@@ -323,7 +333,9 @@ def test_thresholds_file_is_valid_and_never_trivial() -> None:
 
 
 def test_report_lists_failing_cases_and_writes_files(tmp_path: Path) -> None:
-    res = apply_gate(_result({"key_fact_recall": 0.4}), {"qa": {"key_fact_recall": Threshold(min=0.5, goal=0.8)}})
+    res = apply_gate(
+        _result({"key_fact_recall": 0.4}), {"qa": {"key_fact_recall": Threshold(min=0.5, goal=0.8)}}
+    )
     md = markdown(res)
     assert "**FAIL**" in md and "How big is Cappy?" in md and "missing key facts" in md
     assert "| `key_fact_recall` | 0.400 | ≥ 0.5 | 0.800 |" in md

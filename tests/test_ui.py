@@ -9,17 +9,17 @@ runs the real model and embedder over the sample corpus.
 from __future__ import annotations
 
 import atexit
-import html as html_lib
 import concurrent.futures as cf
 import functools
+import html as html_lib
 import re
 import shutil
 import tempfile
 import threading
 import time
 import uuid
-from html.parser import HTMLParser
 from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +200,7 @@ def test_malformed_auth_is_a_usage_error(auth: str) -> None:
 
 
 def test_blocked_paths_are_absolute_and_unique(tmp_path: Path) -> None:
-    out = blocked_paths([tmp_path, tmp_path / "." , None])
+    out = blocked_paths([tmp_path, tmp_path / ".", None])
     assert out == [str(tmp_path.resolve())]
 
 
@@ -278,10 +278,12 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
 
     started: list[Any] = []
 
-    def make(llm: FakeLLM | None = None, *, queue_size: int = 8, papers: bool = True) -> App:
+    def make(
+        llm: FakeLLM | None = None, *, queue_size: int = 8, papers: bool = True, **more: Any
+    ) -> App:
         settings = Settings(
             data_dir=tmp_path, host="127.0.0.1", port=0, queue_size=queue_size,
-            relevance_floor=FAKE_FLOOR,
+            relevance_floor=FAKE_FLOOR, **more,
         )  # fmt: skip
         assistant = _fake_assistant(settings, llm or FakeLLM(responder=grounded_responder))
         if papers:
@@ -348,9 +350,7 @@ def test_ingest_jsonl_upload_reports_added_and_rejected(make_app: Callable[..., 
     app = make_app()
     upload = DATA / "ui_upload.jsonl"
     client = app.client()
-    summary, status, table, _ = client.predict(
-        "", [handle_file(str(upload))], api_name="/ingest"
-    )
+    summary, status, table, _ = client.predict("", [handle_file(str(upload))], api_name="/ingest")
     assert "added 1" in summary and "rejected 1" in summary
     assert "ui_upload.jsonl:2: empty title" in _text(summary)
     assert "4 papers" in status
@@ -443,7 +443,10 @@ def test_concurrent_clients_all_get_answers_one_model_call_at_a_time(
     ] * 2
     clients = [app.client() for _ in questions]
     with cf.ThreadPoolExecutor(len(questions)) as pool:
-        futures = [pool.submit(c.predict, q, api_name="/ask") for c, q in zip(clients, questions)]
+        futures = [
+            pool.submit(c.predict, q, api_name="/ask")
+            for c, q in zip(clients, questions, strict=True)
+        ]
         results = [f.result(timeout=120) for f in futures]
     expected = ["360 million", "2.1 AP", "4.1 points"] * 2
     for (chat, _), needle in zip(results, expected, strict=True):
@@ -514,3 +517,23 @@ def test_real_model_answers_with_citation_and_abstains_off_topic() -> None:
             assert 'class="pa-abstain"' in html and "Paris" not in html
         finally:
             running.close()
+
+
+def test_upload_over_the_size_limit_is_refused(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    import httpx
+    from gradio_client import handle_file
+
+    app = make_app(papers=False, max_upload_mb=1)
+    big = tmp_path / "big.jsonl"
+    line = (DATA / "ui_upload.jsonl").read_text().splitlines()[0] + "\n"
+    big.write_text(line * (2 * 1024 * 1024 // len(line) + 1))
+    with pytest.raises(ValueError, match="maximum file size"):  # the advertised cap
+        app.client().predict("", [handle_file(str(big))], api_name="/ingest")
+    with big.open("rb") as fh:  # and the server enforces it, whatever the client does
+        r = httpx.post(
+            app.url.rstrip("/") + "/gradio_api/upload", files={"files": ("big.jsonl", fh)}
+        )
+    assert r.status_code == 413, (r.status_code, r.text[:200])
+    assert app.assistant.library.store.count_papers() == 0

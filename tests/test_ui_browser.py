@@ -96,10 +96,12 @@ class Page:
         self.host = urlsplit(ui.url).netloc
 
     def off_host(self) -> list[str]:
+        web = ("http", "https", "ws", "wss")
         return [
-            u for u in self.requests
-            if urlsplit(u).scheme in ("http", "https", "ws", "wss") and urlsplit(u).netloc != self.host
-        ]  # fmt: skip
+            u
+            for u in self.requests
+            if urlsplit(u).scheme in web and urlsplit(u).netloc != self.host
+        ]
 
     def ask(self, question: str, n_answers: int) -> Any:
         box = self.page.locator("#pa-question textarea")
@@ -141,6 +143,11 @@ def test_page_answers_with_source_card_and_screenshot(ui: UI, browser: Any) -> N
     # example questions are offered on first start
     assert page.page.get_by_text("How many parameters does Cappy have?").count() >= 1
 
+    page.page.evaluate(
+        """() => new MutationObserver(() => {
+            if (document.querySelector('#pa-chat .pa-pending')) window.__sawPending = true;
+        }).observe(document.body, {subtree: true, childList: true, characterData: true})"""
+    )
     t1 = time.perf_counter()
     answer = page.ask("How many parameters does Cappy have?", 1)
     answer_s = time.perf_counter() - t1
@@ -150,6 +157,7 @@ def test_page_answers_with_source_card_and_screenshot(ui: UI, browser: Any) -> N
     assert "Cappy" in card.inner_text()
     assert "360 million" in card.locator("mark").inner_text()
     assert answer.is_visible()
+    assert page.page.evaluate("window.__sawPending === true"), "no streaming state was shown"
     ARTIFACTS.mkdir(exist_ok=True)
     page.page.screenshot(path=str(ARTIFACTS / "ui-answer.png"), full_page=True)
     timing = {
@@ -182,10 +190,11 @@ def test_hostile_abstract_renders_inert(ui: UI, browser: Any) -> None:
     p.wait_for_timeout(500)  # let any injected handler fire if it could
     page.assert_nothing_hostile()
     chat_text = p.locator("#pa-chat").inner_text()
-    assert "Zebrafish" in chat_text or "zebrafish" in chat_text
+    assert "zebrafish" in chat_text.lower()
+    p.screenshot(path=str(ARTIFACTS / "ui-xss-chat.png"), full_page=True)
 
     p.get_by_role("tab", name="Papers").click()
-    p.get_by_text("Zebrafish Lattice Transformers", exact=False).first.click()
+    p.locator("#pa-papers").get_by_text("Zebrafish Lattice Transformers").first.click()
     abstract = p.locator("#pa-abstract")
     p.wait_for_function(
         "document.querySelector('#pa-abstract')?.innerText.includes('42 attention heads')",

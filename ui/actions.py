@@ -152,7 +152,7 @@ def chat_turn(assistant: Assistant, question: str, state: ChatState) -> Iterator
 
 
 def papers_table(assistant: Assistant) -> list[list[str]]:
-    papers = assistant.library.papers()
+    papers = assistant.library.papers()[::-1]  # newest first; the table can re-sort
     tldrs = {}
     for p in papers:
         record = assistant.stored_tldr(p.paper_id)
@@ -180,7 +180,10 @@ def generate_missing_tldrs(
     assistant: Assistant, progress: Callable[[int, int, str], None] | None = None
 ) -> str:
     """TL;DRs for papers without a current one; ``progress(done, total, title)``."""
-    todo = missing_tldrs(assistant)
+    try:
+        todo = missing_tldrs(assistant)
+    except AssistantError as exc:
+        return render.error_html(f"Cannot write TL;DRs: {exc}")
     if not todo:
         return render.esc("Every paper already has a TL;DR.")
     done = 0

@@ -28,6 +28,7 @@ from typing import Any  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
+from assistant.errors import AssistantError  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 from ui import actions, render  # noqa: E402
 from ui.guard import blocked_paths, check_bind, free_port  # noqa: E402
@@ -117,10 +118,12 @@ def create_app(assistant: Assistant) -> gr.Blocks:
         named = [(Path(p), Path(p).name) for p in paths]
         try:
             report = actions.ingest_inputs(assistant, text, named, max_bytes=max_mb * 1024 * 1024)
+            summary = render.ingest_summary_html(report)
+        except AssistantError as exc:
+            summary = render.error_html(f"Nothing ingested: {exc}")
         finally:
             for p, _ in named:  # uploads are parsed; don't keep them in gradio's cache
                 p.unlink(missing_ok=True)
-        summary = render.ingest_summary_html(report)
         return summary, actions.status_line(assistant), actions.papers_table(assistant), None
 
     demo = gr.Blocks(title="Paper abstracts assistant", analytics_enabled=False)
@@ -240,6 +243,7 @@ def create_app(assistant: Assistant) -> gr.Blocks:
         )
         # Light events skip the queue, so they work (and don't count) while the model is busy.
         clear.click(new_chat, None, chat_out, queue=False, api_visibility="private")
+        chatbot.clear(new_chat, None, chat_out, queue=False, api_visibility="private")
         table.select(show_paper, None, abstract, queue=False, api_visibility="private")
         reload.click(refresh, None, [status, table], api_name="papers", queue=False)
         demo.load(refresh, None, [status, table], queue=False, api_visibility="private")
@@ -273,8 +277,6 @@ def start(
     credentials = check_bind(settings.host, settings.auth)  # refuses before anything listens
     port = settings.port or free_port(settings.host)
     demo = create_app(assistant)
-    if warm:
-        threading.Thread(target=_warm_up, args=(assistant,), daemon=True).start()
     _, url, _ = demo.launch(
         server_name=settings.host,
         server_port=port,
@@ -293,7 +295,10 @@ def start(
         footer_links=["api", "settings"],
         css=CSS,
     )
-    return Running(app=demo, url=url, seconds=time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    if warm:  # after the page is served, so loading the models never delays it
+        threading.Thread(target=_warm_up, args=(assistant,), daemon=True).start()
+    return Running(app=demo, url=url, seconds=seconds)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -214,7 +214,9 @@ def _authors(paper: Paper) -> str:
     if paper.authors:
         shown = ", ".join(paper.authors[:3])
         return shown + (" et al." if len(paper.authors) > 3 else "")
-    return f"{paper.n_authors} authors" if paper.n_authors else ""
+    if not paper.n_authors:
+        return ""
+    return f"{paper.n_authors} author{'' if paper.n_authors == 1 else 's'}"
 
 
 PAPER_HEADERS = ["Date", "Title", "TL;DR", "Authors", "ID"]

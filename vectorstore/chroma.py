@@ -95,7 +95,7 @@ class ChromaStore:
             )
         except Exception as exc:  # chromadb raises many kinds; the user needs one message
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
-        self._name = collection
+        self.name = collection
         self.max_batch = int(self._client.get_max_batch_size())
 
     # ---- writing -------------------------------------------------------------------------
@@ -154,7 +154,7 @@ class ChromaStore:
         return found
 
     def drop(self) -> None:
-        for name in (self._name, self._name + "-papers"):
+        for name in (self.name, self.name + "-papers"):
             self._client.delete_collection(name)
 
     # ---- reading -------------------------------------------------------------------------

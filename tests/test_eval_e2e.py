@@ -1,0 +1,203 @@
+"""End to end: the eval must fail when the answerer is broken.
+
+Fast: FakeLLM + FakeEmbedder + a real Chroma store in a temp dir. The full real-model eval runs
+in `make test` through `assistant eval`; only a short smoke run is marked integration here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from assistant import answer as answer_mod
+from assistant import grounding
+from assistant.cli import main
+from assistant.config import Settings
+from assistant.protocols import Message
+from assistant.types import SentenceCheck
+from evals.gate import Threshold
+from evals.runner import run_suites
+from tests.fakes import FakeEmbedder, FakeLLM
+
+_BLOCK = re.compile(r"^\[(\d+)\] [^\n]*\n(.+?)(?=\n\n\[\d+\] |\n\nQuestion:|\Z)", re.M | re.S)
+
+
+def _first_source_sentence(messages: list[Message]) -> str:
+    blocks = _BLOCK.findall(messages[-1]["content"])
+    if not blocks:
+        return "I can't answer that from the indexed abstracts."
+    marker, text = blocks[0]
+    sentences = grounding.split_sentences(text)
+    return f"{sentences[0]} [{marker}]" if sentences else ""
+
+
+def honest(messages: list[Message]) -> str:
+    """Repeats the first sentence of source [1] verbatim, cited: always supported."""
+    return _first_source_sentence(messages)
+
+
+def liar(messages: list[Message]) -> str:
+    """Like ``honest`` but every number is wrong, plus a made-up claim."""
+    text = re.sub(r"\d+", lambda m: str(int(m.group()) + 7), _first_source_sentence(messages))
+    return text + " It was first released by OpenAI in Tokyo with 999 billion parameters [1]."
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings.model_validate({"data_dir": tmp_path / "unused"})
+
+
+GATES = {
+    "qa": {
+        "unsupported_sentence_rate": Threshold(max=0.0, goal=0.0),
+        "absent_numbers": Threshold(max=0, goal=0),
+        "model_sentence_share": Threshold(min=0.3, goal=0.8),
+    }
+}
+
+
+def _values(result: object) -> dict[str, float | None]:
+    suite = result.suites[0]  # type: ignore[attr-defined]
+    return dict(suite.values)
+
+
+def test_honest_fake_model_passes_the_grounding_gates(tmp_path: Path) -> None:
+    result = run_suites(
+        ["qa"],
+        _settings(tmp_path),
+        llm=FakeLLM(responder=honest),
+        embedder=FakeEmbedder(),
+        thresholds=GATES,
+        temp_parent=tmp_path,
+        progress=False,
+        log=None,
+    )
+    values = _values(result)
+    assert values["unsupported_sentence_rate"] == 0.0
+    assert values["model_sentence_share"] is not None and values["model_sentence_share"] > 0.5
+    assert result.passed, [m.name for m in result.failed_metrics]
+    assert list(tmp_path.glob("assistant-eval-*")) == []  # the temp store is removed
+
+
+def test_lying_model_fails_even_though_the_pipeline_hides_its_lies(tmp_path: Path) -> None:
+    """Every sentence is replaced by a verbatim quote, so nothing false is shown, but the
+    model's own text never survives: the model-share gate catches it."""
+    result = run_suites(
+        ["qa"],
+        _settings(tmp_path),
+        llm=FakeLLM(responder=liar),
+        embedder=FakeEmbedder(),
+        thresholds=GATES,
+        temp_parent=tmp_path,
+        progress=False,
+        log=None,
+    )
+    values = _values(result)
+    assert values["unsupported_sentence_rate"] == 0.0  # the pipeline's verifier held
+    assert values["model_sentence_share"] == 0.0
+    assert not result.passed
+    assert "model_sentence_share" in {m.name for m in result.failed_metrics}
+
+
+def test_broken_verifier_makes_assistant_eval_exit_nonzero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lying model behind a verifier that lets everything through: `assistant eval` must
+    fail on unsupported sentences and absent numbers, re-judged independently by the eval."""
+
+    def show_everything(self: answer_mod._Verifier, sentence: str) -> None:
+        sentence = sentence.strip()
+        if not sentence:
+            return
+        marker = next(iter(self.blocks))
+        self.used.setdefault(marker, "")
+        self.checks.append(
+            SentenceCheck(text=sentence, supported=True, support=1.0, cites=[marker])
+        )
+        self._emit(sentence)
+
+    monkeypatch.setattr(answer_mod._Verifier, "feed", show_everything)
+    monkeypatch.setattr("assistant.llm.LocalLLM", lambda settings: FakeLLM(responder=liar))
+    monkeypatch.setattr("assistant.embed.MiniLMEmbedder", lambda **kw: FakeEmbedder())
+    report = tmp_path / "out" / "report.md"
+    code = main(
+        [
+            "eval",
+            "--suite",
+            "qa",
+            "--json",
+            "--quiet",
+            "--data-dir",
+            str(tmp_path),
+            "--report",
+            str(report),
+        ]
+    )
+    assert code == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["passed"] is False
+    assert "qa.unsupported_sentence_rate" in data["failed_metrics"]
+    qa = data["suites"][0]
+    assert qa["values"]["unsupported_sentence_rate"] > 0.3
+    assert qa["values"]["absent_numbers"] > 0
+    md = report.read_text("utf-8")
+    assert "unsupported sentence" in md and "OpenAI" in md
+    assert report.with_suffix(".png").is_file() and report.with_suffix(".json").is_file()
+
+
+def test_eval_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--judge-model" in out and "--report" in out
+
+
+def test_judge_suite_with_a_fake_llm_judge(tmp_path: Path) -> None:
+    """The optional LLM judge is reported but never gated; 'yes' to everything agrees with
+    the labels only on the good half."""
+    result = run_suites(
+        ["judge"],
+        _settings(tmp_path),
+        embedder=FakeEmbedder(),
+        judge_llm=FakeLLM(default_text="Yes."),
+        thresholds={},
+        temp_parent=tmp_path,
+        progress=False,
+        log=None,
+    )
+    values = _values(result)
+    assert values["llm_judge_unparsed"] == 0.0
+    assert values["llm_judge_agreement"] is not None
+    assert 0.3 < values["llm_judge_agreement"] < 0.7
+    assert not any(m.gated for m in result.metrics)
+
+
+@pytest.mark.integration
+def test_real_model_smoke(tmp_path: Path) -> None:
+    """A few real questions through the bundled model and embedder (the full eval is
+    `assistant eval`, run by `make test`)."""
+    fixtures = Path(__file__).resolve().parent.parent / "evals" / "fixtures"
+    small = tmp_path / "fixtures"
+    small.mkdir()
+    for f in fixtures.glob("*.jsonl"):
+        lines = f.read_text("utf-8").splitlines()
+        keep = lines if f.name == "tldr_facts.jsonl" else lines[:2]
+        if f.name == "qa_unanswerable.jsonl":
+            keep = lines[:1]
+        (small / f.name).write_text("\n".join(keep) + "\n", "utf-8")
+    result = run_suites(
+        ["qa"],
+        _settings(tmp_path),
+        fixtures_dir=small,
+        thresholds={},
+        temp_parent=tmp_path,
+        progress=False,
+        log=None,
+    )
+    values = _values(result)
+    assert values["abstention_off_topic"] == 1.0  # "What is the capital of France?"
+    assert values["unsupported_sentence_rate"] in (None, 0.0)
+    assert len(result.suites[0].cases) == 5
