@@ -92,6 +92,10 @@ class Library:
         source_of: Callable[[Paper], str] = lambda p: p.source,
     ) -> IngestReport:
         self._require_write()
+        # The manifest goes first: a run killed halfway must still leave a store that says
+        # which embedder wrote its vectors, or another embedder could open it.
+        if self.store.path is not None and read_manifest(self.settings.data_dir) is None:
+            write_manifest(self.settings.data_dir, self._expected())
         unique, dupes = dedupe(papers, source_of)
         tick = progress(len(unique), "embedding") if progress else None
         report = ingest_papers(
@@ -103,8 +107,6 @@ class Library:
             progress=tick,
         )
         report.rejected = [*rejected, *dupes]
-        if self.store.path is not None and read_manifest(self.settings.data_dir) is None:
-            write_manifest(self.settings.data_dir, self._expected())
         return report
 
     def delete(self, paper_id: str) -> bool:
@@ -114,7 +116,10 @@ class Library:
     def reindex(self, progress: ProgressFactory | None = None) -> IngestReport:
         """Rebuild chunks and vectors from the stored abstracts with the current embedder."""
         self._require_write()
-        papers = self.store.papers() or recover_reindex_backup(self.settings)
+        # A backup left by an interrupted reindex holds papers the store may no longer have.
+        merged = {p.paper_id: p for p in recover_reindex_backup(self.settings)}
+        merged.update((p.paper_id, p) for p in self.store.papers())
+        papers = list(merged.values())
         # Keep a copy of the abstracts outside Chroma until the rebuild has finished.
         backup = self.settings.data_dir / "reindex-backup.jsonl"
         atomic_write_text(backup, "".join(p.model_dump_json() + "\n" for p in papers))

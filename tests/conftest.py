@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,7 +79,7 @@ def sample_papers(sample_path: Path) -> list[Paper]:
 class OfflineIngest:
     data_dir: Path  # treat as read-only; copy it (shutil.copytree) before changing anything
     returncode: int
-    report: dict[str, object]
+    report: dict[str, Any]  # the --json output of the ingest
     stderr: str
     cache_dirs: list[Path]  # HOME, XDG_CACHE_HOME, HF_HOME of the run: all empty at the start
     net_log: Path

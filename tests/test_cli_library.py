@@ -7,7 +7,7 @@ import argparse
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,7 +16,6 @@ from assistant.config import load_settings
 from assistant.library import Library
 from assistant.store import DataDirLock
 from assistant.types import Paper
-from tests.conftest import OfflineIngest
 
 integration = pytest.mark.integration
 
@@ -32,6 +31,9 @@ SPOT_TITLES = {
 }
 GOOD = '{"title": "Glacier melt forecasting", "abstract": "We forecast glacier melt."}'
 GOOD2 = '{"title": "Protein folding with diffusion", "abstract": "Diffusion folds proteins."}'
+
+if TYPE_CHECKING:
+    from tests.conftest import OfflineIngest
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
@@ -71,7 +73,7 @@ def test_sample_ingest_offline_adds_54(
     switches, empty HOME / XDG_CACHE_HOME / HF_HOME and non-loopback sockets refused."""
     assert sample_store.returncode == 0, sample_store.stderr
     report = sample_store.report
-    assert len(report["added"]) == 54 and report["ingested"] == 54  # type: ignore[arg-type]
+    assert len(report["added"]) == 54 and report["ingested"] == 54
     assert report["added"] == [p.paper_id for p in sample_papers]
     assert report["updated"] == report["unchanged"] == report["rejected"] == []
     assert not sample_store.net_log.exists(), sample_store.net_log.read_text()
@@ -108,7 +110,9 @@ def test_papers_show(sample_copy: Path, capsys: pytest.CaptureFixture[str]) -> N
     code, paper, _ = run(capsys, "papers", "show", CAPPY, "--json")
     assert code == 0
     assert paper["title"] == SPOT_TITLES[CAPPY]
-    assert paper["abstract"].startswith("Large language models (LLMs) such as T0, FLAN, and OPT-IML")
+    assert paper["abstract"].startswith(
+        "Large language models (LLMs) such as T0, FLAN, and OPT-IML"
+    )
     assert (paper["n_authors"], paper["published"]) == (6, "2023-11-11")
     code, text, _ = run(capsys, "papers", "show", CAPPY)
     assert code == 0 and text.startswith(SPOT_TITLES[CAPPY] + "\n")
@@ -182,7 +186,7 @@ def test_store_in_use_exit_3(sample_copy: Path, capsys: pytest.CaptureFixture[st
 def test_malformed_jsonl_line_among_good_ones(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = write(tmp_path / "mixed.jsonl", f"{GOOD}\n{{\"title\": broken\n{GOOD2}\n")
+    src = write(tmp_path / "mixed.jsonl", f'{GOOD}\n{{"title": broken\n{GOOD2}\n')
     code, report, _ = run(capsys, "ingest", str(src), "--json")
     assert code == 0
     assert len(report["added"]) == 2 and report["ingested"] == 2
@@ -198,7 +202,12 @@ def test_malformed_jsonl_line_among_good_ones(
     ("name", "content", "record", "reason"),
     [
         ("empty.jsonl", '{"title": "No abstract", "abstract": ""}\n' + GOOD2, 1, "empty abstract"),
-        ("bytes.jsonl", b'{"title": "Bad \xff bytes", "abstract": "x"}\n' + GOOD2.encode(), 1, "UTF-8"),
+        (
+            "bytes.jsonl",
+            b'{"title": "Bad \xff bytes", "abstract": "x"}\n' + GOOD2.encode(),
+            1,
+            "UTF-8",
+        ),
     ],
 )
 def test_bad_record_rejected_good_kept(

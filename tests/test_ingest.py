@@ -6,7 +6,7 @@ import pytest
 
 from assistant.embed import MiniLMEmbedder
 from assistant.ingest import WRITE_GROUP, chunk_paper, dedupe, ingest_papers, make_splitter
-from assistant.types import Paper
+from assistant.types import IngestReport, Paper
 from tests.fakes import FakeEmbedder
 from vectorstore.chroma import ChromaStore
 
@@ -15,7 +15,8 @@ CHUNK, OVERLAP = 20, 4
 
 def long_abstract(topic: str, n: int = 8) -> str:
     return " ".join(
-        f"Sentence {i} explains how {topic} changes result number {i} in our study." for i in range(n)
+        f"Sentence {i} explains how {topic} changes result number {i} in our study."
+        for i in range(n)
     )
 
 
@@ -23,7 +24,9 @@ def make_paper(title: str, abstract: str | None = None) -> Paper:
     return Paper.build(title=title, abstract=abstract or long_abstract(title.lower()))
 
 
-def ingest(papers: list[Paper], store: ChromaStore, embedder: FakeEmbedder | None = None):  # type: ignore[no-untyped-def]
+def ingest(
+    papers: list[Paper], store: ChromaStore, embedder: FakeEmbedder | None = None
+) -> IngestReport:
     return ingest_papers(
         papers,
         store=store,

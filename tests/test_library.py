@@ -126,6 +126,32 @@ def test_reindex_in_memory_stays_in_memory(lib: Library, settings: Settings) -> 
     assert not (settings.data_dir / "reindex-backup.jsonl").exists()
 
 
+def test_reindex_interrupted_midway_loses_nothing(
+    lib: Library, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reindex stopped after some papers were rebuilt: the next one still has them all."""
+    import assistant.library as library_module
+
+    lib.ingest(PAPERS)
+    real = library_module.ingest_papers
+
+    def stop_after_one(papers: list[Paper], **kw: object) -> object:
+        real(papers[:1], **kw)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(library_module, "ingest_papers", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        lib.reindex()
+    assert lib.store.count_papers() == 1
+    assert (settings.data_dir / "reindex-backup.jsonl").is_file()
+    monkeypatch.undo()
+
+    report = lib.reindex()
+    assert sorted(report.added) == sorted(p.paper_id for p in PAPERS)
+    assert {p.paper_id: p for p in lib.papers()} == {p.paper_id: p for p in PAPERS}
+    assert not (settings.data_dir / "reindex-backup.jsonl").exists()
+
+
 def test_orphan_chunks_hidden_then_replaced(lib: Library, settings: Settings) -> None:
     """Chunks written without their paper record (an interrupted ingest) are invisible to
     search and replaced, not added to, by the next run."""
@@ -138,8 +164,7 @@ def test_orphan_chunks_hidden_then_replaced(lib: Library, settings: Settings) ->
         embeddings=FakeEmbedder().embed(texts).tolist(),
         documents=texts,
         metadatas=[
-            {"paper_id": orphan.paper_id, "title": orphan.title, "chunk_index": i}
-            for i in range(n)
+            {"paper_id": orphan.paper_id, "title": orphan.title, "chunk_index": i} for i in range(n)
         ],
     )
     assert orphan.paper_id not in {h.paper_id for h in lib.store.all_chunks()}
@@ -175,8 +200,8 @@ def test_interrupted_write_is_redone(lib: Library, monkeypatch: pytest.MonkeyPat
 # ------------------------------------------------------------------------------ on disk
 
 
-def open_lib(settings: Settings, embedder: FakeEmbedder, **kw: bool) -> Library:
-    return Library(settings, embedder=embedder, **kw)
+def open_lib(settings: Settings, embedder: FakeEmbedder, *, write: bool = False) -> Library:
+    return Library(settings, embedder=embedder, write=write)
 
 
 @pytest.mark.integration

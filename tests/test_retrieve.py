@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,7 +14,6 @@ from assistant.ingest import ingest_papers
 from assistant.library import Library
 from assistant.retrieve import Retriever, keyword_tokens
 from assistant.types import Paper
-from tests.conftest import OfflineIngest
 from tests.fakes import FakeEmbedder
 from vectorstore.chroma import ChromaStore
 
@@ -25,23 +25,30 @@ TOPICS = {
     "Traffic flow prediction on graphs": "traffic road sensor graph network prediction",
 }
 
+if TYPE_CHECKING:
+    from tests.conftest import OfflineIngest
+
 
 def paper(title: str, words: str, n: int = 5) -> Paper:
     w = words.split()
-    sentences = [f"We study {w[i % len(w)]} and {w[(i + 1) % len(w)]} in setting {i}." for i in range(n)]
+    sentences = [
+        f"We study {w[i % len(w)]} and {w[(i + 1) % len(w)]} in setting {i}." for i in range(n)
+    ]
     return Paper.build(title=title, abstract=" ".join(sentences))
 
 
 @pytest.fixture()
 def corpus(mem_store: ChromaStore) -> ChromaStore:
     papers = [paper(t, w) for t, w in TOPICS.items()]
-    ingest_papers(papers, store=mem_store, embedder=FakeEmbedder(), chunk_tokens=16, chunk_overlap=0)
+    ingest_papers(
+        papers, store=mem_store, embedder=FakeEmbedder(), chunk_tokens=16, chunk_overlap=0
+    )
     assert mem_store.count_chunks() > len(papers)  # several chunks per paper
     return mem_store
 
 
-def retriever(store: ChromaStore, **kw: float) -> Retriever:
-    return Retriever(store, FakeEmbedder(), **kw)  # type: ignore[arg-type]
+def retriever(store: ChromaStore, *, top_k: int = 5, relevance_floor: float = 0.35) -> Retriever:
+    return Retriever(store, FakeEmbedder(), top_k=top_k, relevance_floor=relevance_floor)
 
 
 # ------------------------------------------------------------------------------ unit, fakes

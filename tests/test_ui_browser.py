@@ -186,11 +186,16 @@ def test_hostile_abstract_renders_inert(ui: UI, browser: Any) -> None:
     page.assert_nothing_hostile()
 
     p.get_by_role("tab", name="Chat").click()
-    page.ask("How many attention heads do zebrafish lattice transformers use?", 1)
+    page.ask(
+        "How many years of harbour gauge readings was the zebrafish lattice model trained on?", 1
+    )
     p.wait_for_timeout(500)  # let any injected handler fire if it could
     page.assert_nothing_hostile()
-    chat_text = p.locator("#pa-chat").inner_text()
-    assert "zebrafish" in chat_text.lower()
+    card = p.locator("#pa-chat .pa-card").last
+    card.wait_for(state="visible")
+    assert "12 years" in card.locator("mark").inner_text()
+    # the hostile neighbours of the quote are shown as text, not interpreted
+    assert "[click](javascript:window.__xss=3)" in card.inner_text()
     p.screenshot(path=str(ARTIFACTS / "ui-xss-chat.png"), full_page=True)
 
     p.get_by_role("tab", name="Papers").click()
@@ -238,3 +243,44 @@ def test_file_routes_do_not_serve_local_files(ui: UI) -> None:
                 served.append(url)
             assert not (r.status_code == 200 and magic in r.content[:4096]), url
     assert served == []
+
+
+def test_busy_message_is_visible_beyond_the_queue(browser: Any, tmp_path: Path) -> None:
+    from tests.fakes import FakeEmbedder, FakeLLM
+    from tests.test_ui import FAKE_FLOOR, grounded_responder
+    from ui.app import start
+    from vectorstore.chroma import ChromaStore
+
+    def slow(messages: list[dict[str, str]]) -> str:
+        time.sleep(4)
+        return grounded_responder(messages)
+
+    settings = Settings(
+        data_dir=tmp_path, port=0, queue_size=1, relevance_floor=FAKE_FLOOR, max_upload_mb=1
+    )
+    store = ChromaStore(None, "ui-busy-browser")
+    assistant = Assistant(
+        settings, write=True, llm=FakeLLM(responder=slow), embedder=FakeEmbedder(), store=store
+    )
+    assistant.library.ingest(parse_file(DATA / "ui_papers.jsonl").papers)
+    running = start(assistant, settings, warm=False)
+    ui = UI(running.url, assistant, settings, 0.0)
+    pages = [Page(browser, ui) for _ in range(4)]
+    try:
+        for page in pages:
+            page.page.goto(ui.url)
+            page.page.locator("#pa-question textarea").wait_for(state="visible")
+        t0 = time.perf_counter()
+        for page in pages:
+            box = page.page.locator("#pa-question textarea")
+            box.fill("How many parameters does Cappy have?")
+            box.press("Enter")
+        last = pages[-1].page
+        last.get_by_text("currently busy", exact=False).first.wait_for(timeout=10_000)
+        assert time.perf_counter() - t0 < 4, "the busy message must come before the model frees"
+        pages[0].page.locator("#pa-chat .pa-card").first.wait_for(timeout=60_000)
+        last.screenshot(path=str(ARTIFACTS / "ui-busy.png"))
+    finally:
+        for page in pages:
+            page.page.close()
+        running.close()
