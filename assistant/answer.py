@@ -178,7 +178,7 @@ def answer_question(
     timings.update(retrieval.timings)
     if retrieval.gated or not retrieval.hits:
         timings["total"] = time.perf_counter() - t_start
-        return _abstain(question, standalone, retrieval.hits, timings, cfg)
+        return _abstain(question, standalone, retrieval.near, timings, cfg)
     hits = retrieval.hits
     t = time.perf_counter()
     papers = {h.paper_id: retriever.store.get_paper(h.paper_id) for h in hits}

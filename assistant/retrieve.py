@@ -79,6 +79,7 @@ def keyword_tokens(text: str) -> list[str]:
 
 class Retrieval(BaseModel):
     hits: list[Hit] = Field(default_factory=list)
+    near: list[Hit] = Field(default_factory=list)  # closest papers when gated
     best_dense: float = 0.0
     gated: bool = False  # True when the relevance floor rejected everything
     timings: dict[str, float] = Field(default_factory=dict)
@@ -154,7 +155,14 @@ class Retriever:
         timings = {"embed": t1 - t0, "retrieve": t2 - t1}
         best = max((h.dense or 0.0 for h in dense), default=0.0)
         if best < self.relevance_floor:
-            return Retrieval(best_dense=best, gated=True, timings=timings)
+            # Nothing is relevant enough to answer from; the closest papers are still offered
+            # as "you may mean" suggestions (never as citations).
+            near: dict[str, Hit] = {}
+            for h in dense:
+                near.setdefault(h.paper_id, h)
+            return Retrieval(
+                hits=[], near=list(near.values())[:3], best_dense=best, gated=True, timings=timings
+            )
         return Retrieval(hits=self._fuse(dense, keyword, k), best_dense=best, timings=timings)
 
     def _fuse(self, dense: list[Hit], keyword: list[tuple[Hit, float]], k: int) -> list[Hit]:

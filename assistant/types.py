@@ -63,6 +63,9 @@ class Paper(BaseModel):
         title = " ".join(title.split())
         abstract = abstract.strip()
         names = [a.strip() for a in (authors or []) if a.strip()]
+        # Only web links survive: a javascript: or data: "url" in a record is dropped here.
+        if url is not None and not re.match(r"https?://[^\s<>\"']+$", url.strip(), re.IGNORECASE):
+            url = None
         return cls(
             paper_id=make_paper_id(title, arxiv_id),
             title=title,

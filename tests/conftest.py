@@ -27,15 +27,17 @@ ASSISTANT = Path(sys.executable).with_name("assistant")
 # non-loopback address is logged to $NET_LOG and refused.
 _NO_NETWORK = """
 import os, socket
-_connect = socket.socket.connect
-def connect(self, address):
-    host = address[0] if isinstance(address, tuple) else None
-    if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1"):
-        with open(os.environ["NET_LOG"], "a") as fh:
-            fh.write(f"{address}\\n")
-        raise OSError(f"network access blocked by the test suite: {address}")
-    return _connect(self, address)
-socket.socket.connect = connect
+def _guard(real):
+    def connect(self, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1"):
+            with open(os.environ["NET_LOG"], "a") as fh:
+                fh.write(f"{address}\\n")
+            raise OSError(f"network access blocked by the test suite: {address}")
+        return real(self, address)
+    return connect
+socket.socket.connect = _guard(socket.socket.connect)
+socket.socket.connect_ex = _guard(socket.socket.connect_ex)
 """
 
 
