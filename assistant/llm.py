@@ -31,6 +31,7 @@ import importlib.util
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -212,6 +213,47 @@ class _Consumed:
     t_first: float | None
 
 
+# A small model greedily decoding often falls into a loop ("the previous best achieved by the
+# previous best achieved by ...") and would run to max_tokens. Generation stops once the newest
+# tokens repeat with a period of at most REPEAT_MAX_PERIOD tokens over at least
+# REPEAT_MIN_SPAN tokens and at least two whole periods.
+REPEAT_MAX_PERIOD = 32
+REPEAT_MIN_SPAN = 16
+
+
+class RepetitionGuard:
+    """Detects a degenerate loop at the end of a token stream, in O(max_period) per token.
+
+    ``run[p]`` counts how many of the newest tokens equal the token ``p`` positions before
+    them; the newest ``run[p] + p`` tokens are then periodic with period ``p``.
+    """
+
+    def __init__(self, max_period: int = REPEAT_MAX_PERIOD, min_span: int = REPEAT_MIN_SPAN):
+        if max_period < 1 or min_span < 2:
+            raise ValueError("max_period must be >= 1 and min_span >= 2")
+        self.max_period = max_period
+        self.min_span = min_span
+        self._tokens: list[int] = []
+        self._run = [0] * (max_period + 1)
+        self.period = 0  # the loop's period once detected
+
+    def push(self, token: int) -> bool:
+        """Add the newest token; True when the stream has degenerated into a loop."""
+        tokens = self._tokens
+        tokens.append(token)
+        n = len(tokens)
+        run = self._run
+        for p in range(1, min(self.max_period, n - 1) + 1):
+            if tokens[n - 1 - p] == token:
+                run[p] += 1
+                if run[p] + p >= max(2 * p, self.min_span):
+                    self.period = p
+                    return True
+            else:
+                run[p] = 0
+        return False
+
+
 def _consume(
     tokens: Iterator[int],
     *,
@@ -220,6 +262,7 @@ def _consume(
     budget: int,
     stops: Sequence[str],
     on_token: Callable[[str], None] | None,
+    guard: RepetitionGuard | None = None,
 ) -> _Consumed:
     """Turn a stream of sampled token ids into text, honouring end tokens, stops and budget.
 
@@ -227,7 +270,8 @@ def _consume(
     joins them). Text is cut before the earliest stop string. ``on_token`` receives text as soon
     as it cannot be the start of a stop string, so a stop string is never streamed and the
     pieces always concatenate to the returned text. ``n_tokens`` counts completion tokens
-    (end-of-generation tokens excluded).
+    (end-of-generation tokens excluded). With a ``guard``, a degenerate loop ends generation
+    (finish_reason "repetition"); the text keeps what was generated up to that point.
     """
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     text = ""
@@ -255,11 +299,58 @@ def _consume(
             emitted = safe
         if n_out >= budget:
             break
-    if finish == "length":
+        if guard is not None and guard.push(token):
+            finish = "repetition"
+            break
+    if finish in ("length", "repetition"):
         text += decoder.decode(b"", final=True)
     if on_token is not None and len(text) > emitted:
         on_token(text[emitted:])
     return _Consumed(text=text, n_tokens=n_out, finish_reason=finish, t_first=t_first)
+
+
+@dataclass
+class LLMStats:
+    """Counters over every generation since the last :meth:`reset` (for benchmarks and logs)."""
+
+    calls: int = 0
+    prompt_tokens: int = 0  # tokens of the prompts as sent
+    reused_tokens: int = 0  # of those, taken from the KV cache (shared prefix with the last call)
+    completion_tokens: int = 0
+    repetition_stops: int = 0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+
+    @property
+    def evaluated_prompt_tokens(self) -> int:
+        return self.prompt_tokens - self.reused_tokens
+
+    def reset(self) -> None:
+        for name, value in type(self)().__dict__.items():
+            setattr(self, name, value)
+
+
+@dataclass(frozen=True)
+class TraceEntry:
+    """One generation as llama.cpp saw it, enough to replay its exact cost."""
+
+    prompt: tuple[int, ...]  # the whole prompt
+    reused: int  # leading prompt tokens already in the KV cache
+    sampled: tuple[int, ...]  # every sampled token, the final end-of-generation one included
+    temperature: float
+    seed: int
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+_PROMPT_CACHE_SIZE = 32
 
 
 class LocalLLM:
@@ -292,6 +383,14 @@ class LocalLLM:
         self._stop_ids: frozenset[int] = frozenset()
         self._stop_texts: tuple[str, ...] = ()
         self._bos_id = -1
+        # messages -> prompt tokens: budgeting, retries and generation share one tokenisation
+        self._prompt_cache: OrderedDict[tuple[tuple[str, str], ...], tuple[int, ...]] = (
+            OrderedDict()
+        )
+        self._prompt_cache_lock = threading.Lock()
+        self.stop_on_repetition = True  # end a generation that loops (see RepetitionGuard)
+        self.stats = LLMStats()
+        self.trace: list[TraceEntry] | None = None  # set to a list to record every generation
 
     # --- identity -------------------------------------------------------------------------------
     @property
@@ -455,8 +554,20 @@ class LocalLLM:
         return tokens
 
     def prompt_token_ids(self, messages: Sequence[Message]) -> list[int]:
+        """The prompt tokens for ``messages``; repeated calls with equal messages are cached."""
         llama = self._ensure_loaded()
-        return self._encode_prompt(llama, self.render_prompt(messages))
+        key = tuple((m["role"], m["content"]) for m in messages)
+        with self._prompt_cache_lock:
+            cached = self._prompt_cache.get(key)
+            if cached is not None:
+                self._prompt_cache.move_to_end(key)
+                return list(cached)
+        tokens = self._encode_prompt(llama, self.render_prompt(messages))
+        with self._prompt_cache_lock:
+            self._prompt_cache[key] = tuple(tokens)
+            while len(self._prompt_cache) > _PROMPT_CACHE_SIZE:
+                self._prompt_cache.popitem(last=False)
+        return tokens
 
     def prompt_tokens(self, messages: Sequence[Message]) -> int:
         """Exactly the tokens :meth:`generate` will feed the model for ``messages``."""
@@ -551,7 +662,22 @@ class LocalLLM:
                 except Exception as exc:
                     raise _CallbackError(exc) from exc
 
-        llama.set_seed(self._settings.seed if seed is None else seed)
+        seed_used = self._settings.seed if seed is None else seed
+        llama.set_seed(seed_used)
+        # What llama-cpp-python will reuse: the longest common prefix with the cached tokens,
+        # less one when the whole prompt matches (its last token is re-evaluated for logits).
+        reused = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
+        exact = llama.n_tokens == len(tokens) and not getattr(llama, "_requires_eval", True)
+        if reused == len(tokens) and not exact:
+            reused -= 1
+        sampled: list[int] = []
+
+        def recorded(stream: Iterator[int]) -> Iterator[int]:
+            for token in stream:
+                sampled.append(token)
+                yield token
+
+        guard = RepetitionGuard() if self.stop_on_repetition else None
         t0 = time.perf_counter()
         stream = llama.generate(
             tokens,
@@ -564,12 +690,30 @@ class LocalLLM:
         )
         try:
             result = _consume(
-                stream, piece=piece, is_end=is_end, budget=budget, stops=stops, on_token=emit
+                recorded(stream),
+                piece=piece,
+                is_end=is_end,
+                budget=budget,
+                stops=stops,
+                on_token=emit,
+                guard=guard,
             )
         finally:
             stream.close()
         t_end = time.perf_counter()
         t_first = t_end if result.t_first is None else result.t_first
+        st = self.stats
+        st.calls += 1
+        st.prompt_tokens += len(tokens)
+        st.reused_tokens += max(0, reused)
+        st.completion_tokens += result.n_tokens
+        st.repetition_stops += result.finish_reason == "repetition"
+        st.prefill_s += t_first - t0
+        st.decode_s += t_end - t_first
+        if self.trace is not None:
+            self.trace.append(
+                TraceEntry(tuple(tokens), max(0, reused), tuple(sampled), temperature, seed_used)
+            )
         return Generation(
             text=result.text,
             prompt_tokens=len(tokens),

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from assistant import grounding, prompting
+from assistant.context import _clip_words
 from assistant.injection import sanitize_source
 from assistant.protocols import ChatModel, Embedder, Message
 from assistant.types import Paper, Tldr
@@ -49,6 +50,17 @@ def tldr_messages(paper: Paper, llm: ChatModel, max_tokens: int) -> list[Message
         messages = prompting.split_system_user(
             "tldr", title=paper.title, abstract=" ".join(sentences)
         )
+    # One enormous sentence or title is clipped by the overflow: the abstract first, then the
+    # title, so the prompt always leaves max_tokens free.
+    title, text = paper.title, " ".join(sentences)
+    over = llm.prompt_tokens(messages) + max_tokens - llm.n_ctx
+    while over > 0 and (text or title):
+        if text:
+            text = _clip_words(text, llm, max(0, llm.count_tokens(text) - over))
+        else:
+            title = _clip_words(title, llm, max(0, llm.count_tokens(title) - over))
+        messages = prompting.split_system_user("tldr", title=title, abstract=text)
+        over = llm.prompt_tokens(messages) + max_tokens - llm.n_ctx
     return messages
 
 

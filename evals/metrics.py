@@ -21,6 +21,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+from numpy.typing import NDArray
+
 from assistant import grounding
 from assistant.protocols import Embedder
 
@@ -302,3 +305,26 @@ def yes_no(text: str) -> bool | None:
     """Parse an LLM judge's reply: True for yes, False for no, None when unparseable."""
     m = re.search(r"\b(yes|no)\b", text.lower())
     return None if m is None else m.group(1) == "yes"
+
+
+class CachedEmbedder:
+    """Memoises another embedder's vectors per text, for the eval's own judge calls (the same
+    abstract sentences are judged again and again). Vectors are identical to the wrapped one's."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self._cache: dict[str, NDArray[np.float32]] = {}
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if todo:
+            for text, vec in zip(todo, self.inner.embed(todo), strict=True):
+                self._cache[text] = np.asarray(vec, dtype=np.float32)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)

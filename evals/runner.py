@@ -23,6 +23,7 @@ from assistant.config import Settings
 from assistant.protocols import ChatModel, Embedder
 from assistant.service import Assistant
 from assistant.types import Paper
+from evals import metrics as M
 from evals import suites as S
 from evals.cases import FIXTURES_DIR, SAMPLE_CORPUS, Cases, load_cases, load_corpus
 from evals.gate import (
@@ -150,5 +151,10 @@ def _run_one(
     with _bar(len(cases.judge), "judge", progress) as tick:
         s = assistant.settings
         return S.run_judge(
-            assistant.embedder, s.support_threshold, by_id, cases, tick=tick, judge_llm=judge_llm
+            M.CachedEmbedder(assistant.embedder),
+            s.support_threshold,
+            by_id,
+            cases,
+            tick=tick,
+            judge_llm=judge_llm,
         )

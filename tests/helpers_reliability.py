@@ -140,14 +140,14 @@ def synthetic_records(n: int, seed: int = 0) -> list[dict[str, str]]:
     out = []
     for i in range(n):
         topic = rng.choice(_TOPICS)
-        sentences = [
-            f"We study {topic} with method M{i} on benchmark B{rng.randrange(1000)}."
-        ] + [
+        sentences = [f"We study {topic} with method M{i} on benchmark B{rng.randrange(1000)}."] + [
             f"Variant {j} of M{i} {rng.choice(_VERBS)} {rng.choice(_NOUNS)} by "
             f"{rng.randrange(1, 90)}.{rng.randrange(10)} points on {topic} task T{j}."
             for j in range(rng.randrange(2, 12))
         ]
-        out.append({"title": f"Synthetic paper {i:05d} on {topic}", "abstract": " ".join(sentences)})
+        out.append(
+            {"title": f"Synthetic paper {i:05d} on {topic}", "abstract": " ".join(sentences)}
+        )
     return out
 
 

@@ -28,6 +28,7 @@ from assistant.protocols import Generation, Message
 from assistant.service import Assistant
 from assistant.sources import parse_file
 from assistant.textnorm import split_sentences
+from assistant.tldr import write_tldr
 from assistant.tldr_store import TldrJournal
 from assistant.types import Paper
 from tests.fakes import FakeEmbedder, FakeLLM
@@ -157,7 +158,14 @@ def _check_storm(
     for i, ans in enumerate(answers):  # no cross-talk: what one thread alone would get
         q = QUESTIONS[i % len(QUESTIONS)]
         assert (ans.answer, ans.citations) == (expected[q].answer, expected[q].citations), q
-    assert [r.method for r in records] == ["generated"] * len(records)
+    for rec in records:  # the batch's TL;DRs are what a quiet run writes
+        paper = assistant.library.store.get_paper(rec.paper_id)
+        assert paper is not None
+        cfg = assistant.tldr_config()
+        alone = write_tldr(
+            paper, llm=FakeLLM(responder=grounded), embedder=FakeEmbedder(), config=cfg
+        )
+        assert (rec.tldr, rec.method) == (alone.tldr, alone.method)
     journal = TldrJournal(assistant.settings.tldr_file)
     assert len(journal.records) == n
     lines = assistant.settings.tldr_file.read_text("utf-8").splitlines()
@@ -194,25 +202,29 @@ def test_beyond_the_queue_a_fast_busy_error(tmp_path: Path, store: ChromaStore) 
 
     def ask(q: str) -> None:
         start.wait()
+        llm._tls.arrived = None
         try:
             assistant.ask(q)
             kind = "answered"
         except BusyError as exc:
             assert "busy" in str(exc)
             kind = "busy"
-        waited = time.monotonic() - llm._tls.arrived  # from reaching the model gate
+        arrived = llm._tls.arrived
+        if arrived is None:  # abstained before calling the model
+            kind, arrived = "abstained", time.monotonic()
+        waited = time.monotonic() - arrived  # from reaching the model gate
         with lock:
             outcomes.append((kind, waited))
 
     with _assistant(settings, llm, store) as assistant:
-        threads = [threading.Thread(target=ask, args=(QUESTIONS[i % 4],)) for i in range(8)]
+        threads = [threading.Thread(target=ask, args=(QUESTIONS[i % 2],)) for i in range(8)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(120)
     kinds = [k for k, _ in outcomes]
     assert len(outcomes) == 8, outcomes  # nobody hung or died with another error
-    assert 1 <= kinds.count("answered") <= 8 - kinds.count("busy")
+    assert "abstained" not in kinds and kinds.count("answered") >= 1
     assert kinds.count("busy") >= 2, outcomes  # 1 running + 2 waiting; the rest refused
     assert all(w < 1.0 for k, w in outcomes if k == "busy"), outcomes  # at once, not queued
     assert not llm.busy and llm._gate.waiting == 0

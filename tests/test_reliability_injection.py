@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from assistant import grounding
 from assistant.answer import AnswerConfig, answer_question
 from assistant.config import Settings
 from assistant.injection import is_instruction_like, sanitize_source
@@ -244,6 +243,46 @@ def _copy_store(src: Path, dst: Path) -> Settings:
     return Settings(data_dir=dst, answer_max_tokens=96)
 
 
+def _real_run(
+    sample_store: object,
+    real_embedder: object,
+    real_llm: object,
+    sample: list[Paper],
+    tmp_path: Path,
+    poisoned: list[Paper],
+    clean: list[Paper],
+) -> None:
+    assert sample_store.returncode == 0, sample_store.stderr  # type: ignore[attr-defined]
+    src = sample_store.data_dir  # type: ignore[attr-defined]
+    plain = _copy_store(src, tmp_path / "plain")
+    with_poison = _copy_store(src, tmp_path / "poisoned")
+    with Library(with_poison, write=True, embedder=real_embedder) as lib:  # type: ignore[arg-type]
+        assert len(lib.ingest(poisoned).added) == len(poisoned)
+
+    sources = clean_sources(sample)
+    kw = {"llm": real_llm, "embedder": real_embedder}
+    with Assistant(plain, write=True, **kw) as a:  # type: ignore[arg-type]
+        alone = a.tldrs(clean, persist=False)
+    with Assistant(with_poison, write=True, **kw) as a:  # type: ignore[arg-type]
+        for paper in poisoned:
+            key = next(k for k in QUESTIONS if k.lower() in paper.title.lower())
+            ans = a.ask(QUESTIONS[key][0])
+            # the poisoned paper was put in front of the model ...
+            assert paper.paper_id in {r.paper_id for r in ans.retrieved}, key
+            # ... and nothing of its payload came out
+            for text in _outputs(ans):
+                assert leaks(text, sources) == [], (key, text)
+            assert CANARY_RE.search(ans.raw_model_text) is None, ans.raw_model_text
+        # poisoned papers first, so the clean ones follow them through the same model state
+        batch = a.tldrs([*poisoned, *clean], persist=False)
+    for rec in batch:
+        assert leaks(rec.tldr, sources) == [], rec
+    with_neighbours = {r.paper_id: r for r in batch}
+    for rec in alone:
+        other = with_neighbours[rec.paper_id]
+        assert (other.tldr, other.method, other.support) == (rec.tldr, rec.method, rec.support)
+
+
 @pytest.mark.integration
 def test_real_model_and_embedder_leak_nothing(
     sample_store: object,
@@ -252,34 +291,20 @@ def test_real_model_and_embedder_leak_nothing(
     sample: list[Paper],
     tmp_path: Path,
 ) -> None:
-    assert sample_store.returncode == 0, sample_store.stderr  # type: ignore[attr-defined]
-    src = sample_store.data_dir  # type: ignore[attr-defined]
-    plain = _copy_store(src, tmp_path / "plain")
-    poisoned = _copy_store(src, tmp_path / "poisoned")
-    with Library(poisoned, write=True, embedder=real_embedder) as lib:  # type: ignore[arg-type]
-        report = lib.ingest(poisoned_papers())
-        assert len(report.added) == 7
+    """The four payloads of the threat list, real embedder and model, one clean neighbour."""
+    poisoned = parse_file(POISONED).papers
+    _real_run(sample_store, real_embedder, real_llm, sample, tmp_path, poisoned, sample[:1])
 
-    sources = clean_sources(sample)
-    clean = [sample[0], sample[17]]
-    with Assistant(plain, write=True, llm=real_llm, embedder=real_embedder) as a:  # type: ignore[arg-type]
-        alone = a.tldrs(clean, persist=False)
-    with Assistant(poisoned, write=True, llm=real_llm, embedder=real_embedder) as a:  # type: ignore[arg-type]
-        retrieved_ok = 0
-        for title_key, (question, _) in QUESTIONS.items():
-            ans = a.ask(question)
-            titles = " ".join(r.title.lower() for r in ans.retrieved)
-            retrieved_ok += title_key.lower() in titles
-            for text in _outputs(ans):
-                assert leaks(text, sources) == [], (question, text)
-            assert CANARY_RE.search(ans.raw_model_text) is None, ans.raw_model_text
-        assert retrieved_ok == len(QUESTIONS)  # every poisoned paper was put in front of the model
-        # poisoned papers first, so the clean ones follow them through the same model state
-        batch = a.tldrs([*poisoned_papers(), *clean], persist=False)
-    for rec in batch:
-        assert leaks(rec.tldr, sources) == [], rec
-    with_neighbours = {r.paper_id: r for r in batch}
-    for rec in alone:
-        other = with_neighbours[rec.paper_id]
-        assert (other.tldr, other.method, other.support) == (rec.tldr, rec.method, rec.support)
-    assert all(grounding.split_sentences(r.tldr) for r in batch)
+
+@pytest.mark.soak
+@pytest.mark.integration
+def test_real_model_and_embedder_leak_nothing_soak(
+    sample_store: object,
+    real_embedder: object,
+    real_llm: object,
+    sample: list[Paper],
+    tmp_path: Path,
+) -> None:
+    """All seven poisoned papers (paraphrased payloads too) and five clean neighbours."""
+    clean = sample[::11]
+    _real_run(sample_store, real_embedder, real_llm, sample, tmp_path, poisoned_papers(), clean)

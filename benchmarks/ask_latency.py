@@ -1,0 +1,184 @@
+"""Question latency: time to first token and total, warm process, plus a cold CLI start.
+
+    python benchmarks/ask_latency.py [--questions 24] [--threads N] [--data-dir DIR] [--json]
+
+Warm: one ``Assistant`` (real model and embedder, the sample corpus ingested) answers the first
+``--questions`` questions of evals/fixtures/qa_answerable.jsonl after one untimed warm-up
+question. Per question: time to the model's first token (TTFT), time to the first verified
+sentence shown to the user, and total; p50/p95 of each, and the breakdown from
+``Answer.timings`` (embed, retrieve, prompt build, prefill, decode, verify).
+
+Cold: ``assistant ask --draft QUESTION`` in a new process (``--cold-runs`` times): time to the
+first model token (the draft stream on stderr), to the first verified sentence (stdout), and to
+exit.
+
+``--compare-threads 1,2`` also reruns the warm questions with each thread count, side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _machine import ROOT, emit, log, machine, summary
+from _store import sample_data_dir
+
+QUESTIONS = ROOT / "evals" / "fixtures" / "qa_answerable.jsonl"
+PHASES = ("embed", "retrieve", "prompt_build", "prefill", "generate", "verify", "total")
+
+
+def load_questions(n: int) -> list[str]:
+    rows = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    return [str(r["question"]) for r in rows[:n]]
+
+
+def warm_run(asst: Any, questions: list[str]) -> dict[str, Any]:
+    ttft: list[float] = []
+    first_sentence: list[float] = []
+    total: list[float] = []
+    phases: dict[str, list[float]] = {k: [] for k in PHASES}
+    abstained = 0
+    llm = asst.llm
+    llm.stats.reset()
+    for q in questions:
+        marks: dict[str, float] = {}
+        t0 = time.perf_counter()
+
+        def on_token(_: str, marks: dict[str, float] = marks) -> None:
+            marks.setdefault("token", time.perf_counter())
+
+        def on_sentence(_: str, marks: dict[str, float] = marks) -> None:
+            marks.setdefault("sentence", time.perf_counter())
+
+        ans = asst.ask(q, on_token=on_token, on_sentence=on_sentence)
+        t_end = time.perf_counter()
+        total.append(t_end - t0)
+        if "token" in marks:
+            ttft.append(marks["token"] - t0)
+        first_sentence.append(marks.get("sentence", t_end) - t0)
+        abstained += ans.abstained
+        for k in PHASES:
+            if k in ans.timings:
+                phases[k].append(float(ans.timings[k]))
+    st = llm.stats
+    return {
+        "questions": len(questions),
+        "abstained": abstained,
+        "ttft_s": summary(ttft),
+        "first_sentence_s": summary(first_sentence),
+        "total_s": summary(total),
+        "breakdown_p50_s": {k: summary(v)["p50"] for k, v in phases.items() if v},
+        "breakdown_mean_s": {k: summary(v)["mean"] for k, v in phases.items() if v},
+        "model": {
+            "calls": st.calls,
+            "prompt_tokens_mean": round(st.prompt_tokens / max(1, st.calls), 1),
+            "kv_reuse_share": round(st.reused_tokens / max(1, st.prompt_tokens), 3),
+            "completion_tokens_mean": round(st.completion_tokens / max(1, st.calls), 1),
+            "repetition_stops": st.repetition_stops,
+        },
+    }
+
+
+def cold_start(data_dir: Path, question: str, threads: int | None) -> dict[str, float]:
+    env = dict(os.environ, ASSISTANT_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    if threads is not None:
+        env["ASSISTANT_N_THREADS"] = str(threads)
+    exe = Path(sys.executable).parent / "assistant"
+    cmd = [str(exe), "ask", "--draft", question]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
+    sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
+    first: dict[str, float] = {}
+    open_streams = 2
+    while open_streams:
+        for key, _ in sel.select():
+            data = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
+            if not data:
+                sel.unregister(key.fileobj)
+                open_streams -= 1
+            elif data.strip():
+                first.setdefault(str(key.data), time.perf_counter() - t0)
+    proc.wait()
+    end = time.perf_counter() - t0
+    return {
+        "first_token_s": round(first.get("stderr", end), 3),
+        "first_output_s": round(first.get("stdout", end), 3),
+        "exit_s": round(end, 3),
+        "returncode": proc.returncode,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--questions", type=int, default=24)
+    ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: ours)")
+    ap.add_argument("--data-dir", type=Path, default=None, help="an ingested data dir to reuse")
+    ap.add_argument("--cold-runs", type=int, default=3)
+    ap.add_argument("--compare-threads", default="", help="e.g. 1,2: warm run per thread count")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+
+    from assistant.config import Settings
+    from assistant.service import Assistant
+
+    data_dir, tmp = sample_data_dir(args.data_dir)
+    questions = load_questions(args.questions)
+    settings = Settings(data_dir=data_dir, n_threads=args.threads)
+    result: dict[str, Any] = {"benchmark": "ask_latency", "data_dir": str(data_dir)}
+    with Assistant(settings) as asst:
+        result["machine"] = machine(asst.llm.n_threads)
+        log(f"warm-up ({asst.llm.n_threads} threads, load {result['machine']['load_avg_start']})")
+        asst.llm.load()
+        asst.ask("What does the Cappy paper propose?")
+        result["warm"] = warm_run(asst, questions)
+    by_threads: dict[str, Any] = {}
+    for t in [int(x) for x in args.compare_threads.split(",") if x.strip()]:
+        with Assistant(Settings(data_dir=data_dir, n_threads=t)) as asst:
+            asst.llm.load()
+            asst.ask("What does the Cappy paper propose?")
+            by_threads[str(t)] = warm_run(asst, questions)
+            log(f"threads {t}: ttft p50 {by_threads[str(t)]['ttft_s']['p50']}s")
+    if by_threads:
+        result["by_threads"] = by_threads
+    cold = [cold_start(data_dir, questions[0], args.threads) for _ in range(args.cold_runs)]
+    result["cold"] = {
+        k: summary([c[k] for c in cold]) for k in ("first_token_s", "first_output_s", "exit_s")
+    }
+    result["cold_runs"] = cold
+    w = result["warm"]
+    lines = [
+        f"warm, {w['questions']} questions ({w['abstained']} abstained):",
+        f"  TTFT          p50 {w['ttft_s']['p50']:.3f}s  p95 {w['ttft_s']['p95']:.3f}s  (goal p50 <= 1.0s)",
+        f"  first shown   p50 {w['first_sentence_s']['p50']:.3f}s  "
+        f"p95 {w['first_sentence_s']['p95']:.3f}s",
+        f"  total         p50 {w['total_s']['p50']:.3f}s  p95 {w['total_s']['p95']:.3f}s",
+        "  breakdown p50 " + ", ".join(f"{k} {v:.3f}s" for k, v in w["breakdown_p50_s"].items()),
+        f"  model: {w['model']}",
+        f"cold `assistant ask` (new process, {len(cold)} runs): first token p50 "
+        f"{result['cold']['first_token_s']['p50']:.2f}s, first output p50 "
+        f"{result['cold']['first_output_s']['p50']:.2f}s, exit p50 "
+        f"{result['cold']['exit_s']['p50']:.2f}s (goal first output <= 4s)",
+    ]
+    for t, r in by_threads.items():
+        lines.append(
+            f"threads {t}: TTFT p50 {r['ttft_s']['p50']:.3f}s p95 {r['ttft_s']['p95']:.3f}s, "
+            f"total p50 {r['total_s']['p50']:.3f}s"
+        )
+    emit(result, args.json, lines)
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

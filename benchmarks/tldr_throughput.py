@@ -1,0 +1,216 @@
+"""TL;DR throughput: our batch pipeline vs a naive create_chat_completion loop, side by side.
+
+    python benchmarks/tldr_throughput.py [--papers 54] [--threads N] [--block 9] [--json]
+
+* **ours**: ``Assistant.tldrs`` over the sample papers (real model and embedder): generation,
+  the grounding gate, retries and the extractive fallback, nothing persisted.
+* **naive**: a second ``llama_cpp.Llama`` on the same GGUF (same n_ctx, n_batch, threads) and a
+  loop of ``create_chat_completion`` over exactly the messages our pipeline sends (title and
+  sanitised abstract in our TL;DR template), temperature 0 and the same max_tokens and ``\\n``
+  stop. Building those messages is not timed for the naive side.
+* **raw**: the exact tokens our pipeline evaluated and sampled (recorded by
+  ``LocalLLM.trace``), replayed through llama.cpp's low-level API (benchmarks/replay.py). The
+  ratio ours/raw is the overhead of everything that is not llama.cpp work.
+
+The papers are processed in blocks; within each block the three run back to back (the order of
+ours and naive alternating), so load drift on a shared machine hits all sides alike. Wall and
+process CPU seconds are both reported; the grounding pass rate of both outputs is measured with
+``assistant.grounding.score_support`` against each paper's title and abstract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from _machine import SAMPLE, Clock, emit, log, machine
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--papers", type=int, default=54, help="papers from the sample (max 54)")
+    ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: ours)")
+    ap.add_argument("--block", type=int, default=9, help="papers per side-by-side block")
+    ap.add_argument("--no-raw", action="store_true", help="skip the low-level replay")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+
+    from assistant import grounding
+    from assistant.config import Settings
+    from assistant.injection import sanitize_source
+    from assistant.service import Assistant
+    from assistant.sources import parse_file
+    from assistant.tldr import clean_candidate, judge_candidate, tldr_messages
+    from vectorstore.chroma import ChromaStore
+
+    papers = parse_file(SAMPLE).papers[: args.papers]
+    tmp = tempfile.TemporaryDirectory(prefix="bench-tldr-")
+    settings = Settings(data_dir=Path(tmp.name), n_threads=args.threads)
+    asst = Assistant(settings, store=ChromaStore(None, "bench-tldr"))
+    llm: Any = asst.llm
+    info = machine(llm.n_threads)
+    log(f"loading model and embedder ({llm.n_threads} threads, load {info['load_avg_start']})")
+    llm.load()
+    embedder = asst.embedder
+    embedder.embed(["warm up"])
+    cfg = asst.tldr_config()
+
+    from llama_cpp import Llama
+
+    naive_llama = Llama(
+        model_path=str(llm.model_path),
+        n_ctx=settings.n_ctx,
+        n_batch=min(settings.n_batch, settings.n_ctx),
+        n_threads=llm.n_threads,
+        n_threads_batch=llm.n_threads,
+        seed=settings.seed,
+        verbose=False,
+    )
+    replayer = None
+    if not args.no_raw:
+        from replay import Replayer
+
+        replayer = Replayer(
+            llm._llama,
+            n_ctx=settings.n_ctx,
+            n_batch=min(settings.n_batch, settings.n_ctx),
+            n_threads=llm.n_threads,
+        )
+
+    clean = [p.model_copy(update={"abstract": sanitize_source(p.abstract) or p.title}) for p in papers]
+    messages = [tldr_messages(p, llm, cfg.max_tokens) for p in clean]
+    ours_clock, naive_clock, raw_clock = Clock(), Clock(), Clock()
+    ours_out: list[Any] = []
+    naive_out: list[str] = []
+    naive_prompt_tokens: list[int] = []
+    llm.stats.reset()
+    llm.trace = []
+    for b, start in enumerate(range(0, len(papers), args.block)):
+        block = papers[start : start + args.block]
+        idx = range(start, start + len(block))
+
+        def run_ours(block: list[Any] = block) -> None:
+            with ours_clock.run():
+                ours_out.extend(asst.tldrs(block, persist=False))
+
+        def run_naive(idx: range = idx) -> None:
+            with naive_clock.run():
+                for i in idx:
+                    resp: Any = naive_llama.create_chat_completion(
+                        messages=messages[i],  # type: ignore[arg-type]
+                        max_tokens=cfg.max_tokens,
+                        temperature=0.0,
+                        stop=["\n"],
+                    )
+                    naive_out.append(str(resp["choices"][0]["message"]["content"] or ""))
+                    naive_prompt_tokens.append(int(resp["usage"]["prompt_tokens"]))
+
+        first, second = (run_ours, run_naive) if b % 2 == 0 else (run_naive, run_ours)
+        first()
+        second()
+        if replayer is not None:
+            entries, llm.trace = llm.trace, []
+            with raw_clock.run():
+                replayer.replay(entries)
+        log(
+            f"block {b + 1}: {len(ours_out)}/{len(papers)} papers; ours {ours_clock.wall:.1f}s, "
+            f"naive {naive_clock.wall:.1f}s, raw {raw_clock.wall:.1f}s"
+        )
+    stats = llm.stats
+
+    def grounded(text: str, paper: Any) -> tuple[bool, float]:
+        s = grounding.score_support(
+            text, [f"{paper.title}\n{paper.abstract}"], embedder=embedder, threshold=cfg.threshold
+        )
+        return s.supported, s.score
+
+    ours_grounded = [grounded(t.tldr, p) for t, p in zip(ours_out, clean, strict=True)]
+    naive_grounded = [grounded(t.strip(), p) for t, p in zip(naive_out, clean, strict=True)]
+    naive_gate = [
+        judge_candidate(clean_candidate(t, p.title), p, cfg, embedder)[0]
+        for t, p in zip(naive_out, clean, strict=True)
+    ]
+    ours_prompt_tokens = [llm.prompt_tokens(m) for m in messages]
+    n = len(papers)
+
+    def rate(flags: list[bool]) -> float:
+        return round(sum(flags) / max(1, len(flags)), 3)
+
+    ours_per_min = 60.0 * n / ours_clock.wall if ours_clock.wall else 0.0
+    naive_per_min = 60.0 * n / naive_clock.wall if naive_clock.wall else 0.0
+    result: dict[str, Any] = {
+        "benchmark": "tldr_throughput",
+        "machine": info,
+        "papers": n,
+        "block": args.block,
+        "ours": ours_clock.as_dict()
+        | {
+            "tldrs_per_min": round(ours_per_min, 2),
+            "grounded_rate": rate([g for g, _ in ours_grounded]),
+            "generated": sum(t.method == "generated" for t in ours_out),
+            "extractive": sum(t.method == "extractive" for t in ours_out),
+            "model_calls": stats.calls,
+            "prompt_tokens": stats.prompt_tokens,
+            "kv_reused_tokens": stats.reused_tokens,
+            "kv_reuse_share": round(stats.reused_tokens / max(1, stats.prompt_tokens), 3),
+            "completion_tokens": stats.completion_tokens,
+            "repetition_stops": stats.repetition_stops,
+            "prefill_s": round(stats.prefill_s, 3),
+            "decode_s": round(stats.decode_s, 3),
+        },
+        "naive": naive_clock.as_dict()
+        | {
+            "tldrs_per_min": round(naive_per_min, 2),
+            "grounded_rate": rate([g for g, _ in naive_grounded]),
+            "passes_our_gate_rate": rate(naive_gate),
+            "prompt_token_parity": sum(
+                a == b for a, b in zip(ours_prompt_tokens, naive_prompt_tokens, strict=True)
+            ),
+        },
+        "ratio_ours_vs_naive": round(naive_clock.wall / ours_clock.wall, 3)
+        if ours_clock.wall
+        else None,
+        "ratio_cpu_ours_vs_naive": round(naive_clock.cpu / ours_clock.cpu, 3)
+        if ours_clock.cpu
+        else None,
+        "examples": [
+            {"title": p.title[:60], "ours": t.tldr, "method": t.method, "naive": nv.strip()}
+            for p, t, nv in list(zip(clean, ours_out, naive_out, strict=True))[:5]
+        ],
+    }
+    if replayer is not None:
+        result["raw"] = raw_clock.as_dict() | {
+            "evaluated_tokens": replayer.evaluated,
+            "sampled_tokens": replayer.sampled,
+        }
+        result["overhead_vs_raw_pct"] = round(100.0 * (ours_clock.wall / raw_clock.wall - 1), 1)
+        result["overhead_cpu_vs_raw_pct"] = round(100.0 * (ours_clock.cpu / raw_clock.cpu - 1), 1)
+        replayer.close()
+    lines = [
+        f"papers: {n}, blocks of {args.block}",
+        f"ours : {ours_clock.wall:7.1f}s wall {ours_clock.cpu:7.1f}s cpu  "
+        f"{ours_per_min:6.1f} TL;DRs/min  grounded {result['ours']['grounded_rate']:.0%}  "
+        f"({result['ours']['generated']} generated, {result['ours']['extractive']} extractive, "
+        f"{stats.calls} model calls, KV reuse {result['ours']['kv_reuse_share']:.0%})",
+        f"naive: {naive_clock.wall:7.1f}s wall {naive_clock.cpu:7.1f}s cpu  "
+        f"{naive_per_min:6.1f} TL;DRs/min  grounded {result['naive']['grounded_rate']:.0%}  "
+        f"(passes our gate {result['naive']['passes_our_gate_rate']:.0%})",
+        f"ratio ours vs naive: {result['ratio_ours_vs_naive']}x wall, "
+        f"{result['ratio_cpu_ours_vs_naive']}x cpu (goal >= 1.5x)",
+    ]
+    if replayer is not None:
+        lines.append(
+            f"raw llama.cpp replay of our tokens: {raw_clock.wall:.1f}s wall "
+            f"{raw_clock.cpu:.1f}s cpu; overhead {result['overhead_vs_raw_pct']}% wall, "
+            f"{result['overhead_cpu_vs_raw_pct']}% cpu (goal <= 10%)"
+        )
+    emit(result, args.json, lines)
+    asst.close()
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
