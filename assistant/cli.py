@@ -50,8 +50,21 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     return load_settings(getattr(args, "config", None), **overrides)
 
 
+# Characters JSON allows raw inside strings but line splitters (str.splitlines, old JavaScript)
+# treat as line breaks: escaped, so one object is always exactly one line.
+LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
+def json_line(obj: Any) -> str:
+    """``obj`` as one line of JSON (UTF-8 kept readable) that every line splitter agrees on."""
+    text = json.dumps(obj, ensure_ascii=False)
+    for raw, escaped in LINE_BREAKS.items():
+        text = text.replace(raw, escaped)
+    return text + "\n"
+
+
 def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_line(obj))
     sys.stdout.flush()
 
 

@@ -69,6 +69,11 @@ def register(sub: Any) -> None:
         metavar="PATH.toml",
         help="threshold file (default: evals/thresholds.toml)",
     )
+    p.add_argument(
+        "--no-embed-cache",
+        action="store_true",
+        help="re-embed every text as the app does (slower; default memoises vectors per text)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars or status lines")
     add_common(p)
     p.set_defaults(handler=cmd_eval)
@@ -97,6 +102,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         thresholds=thresholds,
         temp_parent=args.data_dir,
         progress=not args.quiet,
+        embed_cache=not args.no_embed_cache,
         log=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)),
     )
     written = write_reports(result, args.report) if args.report else {}

@@ -72,7 +72,8 @@ def register(sub: Any) -> None:
 
 def _read_questions(path: Path) -> list[str]:
     try:
-        lines = path.read_text("utf-8").splitlines()
+        # "\n" only: a JSONL line may hold U+2028 or U+0085, which splitlines() would split on
+        lines = path.read_text("utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read questions file {path}: {exc}") from exc
     out = []

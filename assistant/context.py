@@ -8,8 +8,7 @@ the ones that did not fit are returned so the caller can report them.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from assistant import grounding, prompting
@@ -158,64 +157,3 @@ def build_prompt(
         over = llm.prompt_tokens(messages) - budget
     return messages, blocks, dropped
 
-
-# --- TL;DR input ---------------------------------------------------------------------------------
-
-TLDR_SOURCE_TOKENS = 160  # abstract tokens a TL;DR prompt carries (the whole abstract if shorter)
-
-_CONTRIBUTION = re.compile(
-    r"\b(?:we|this (?:paper|work|study|survey)|our (?:work|paper|method|approach|model))\b"
-    r"[^.]{0,60}?\b(?:propos|introduc|present|develop|design|build|releas|construct|creat"
-    r"|offer|provid|show|demonstrat)",
-    re.IGNORECASE,
-)
-_BACKGROUND = re.compile(
-    r"\b(?:ha(?:s|ve) (?:shown|emerged|attracted|been|become|gained|made)|recent(?:ly)?"
-    r"|existing|however|current(?:ly)?|typically|traditional(?:ly)?|previous(?:ly)?|prior)\b",
-    re.IGNORECASE,
-)
-
-
-def tldr_source(
-    title: str,
-    abstract: str,
-    count_tokens: Callable[[str], int],
-    budget: int = TLDR_SOURCE_TOKENS,
-) -> str:
-    """The abstract sentences most likely to carry the contribution, within ``budget`` tokens.
-
-    Prefill dominates a TL;DR's cost, and the one-sentence summary of a paper lives in a few
-    sentences ("we propose X ...", the sentences naming the title's method). Sentences are
-    ranked by those cues, taken best first while they fit, and returned in their original
-    order; the best one is always kept. An abstract that fits is returned unchanged.
-    """
-    if count_tokens(abstract) <= budget:
-        return abstract
-    sentences = grounding.split_sentences(abstract)
-    if len(sentences) <= 1:
-        return abstract
-    head = title.split(":")[0].strip() if ":" in title else ""
-    names = {w.strip(":,()").lower() for w in title.split() if re.search(r"[a-z][A-Z]|\d", w)}
-    if head and len(head.split()) <= 4:
-        names.add(head.lower())
-    title_words = grounding.content_words(title)
-
-    def rank(i: int) -> float:
-        sentence = sentences[i]
-        lower = sentence.lower()
-        value = 3.0 if _CONTRIBUTION.search(sentence) else 0.0
-        value += 2.0 if any(n and n in lower for n in names) else 0.0
-        words = grounding.content_words(sentence)
-        value += len(title_words & words) / (len(title_words) or 1)
-        value -= 1.0 if not value and _BACKGROUND.search(sentence) else 0.0
-        return value - 0.05 * i
-
-    keep: list[int] = []
-    used = 0
-    for i in sorted(range(len(sentences)), key=lambda i: (-rank(i), i)):
-        cost = count_tokens(sentences[i]) + 1
-        if keep and used + cost > budget:
-            continue
-        keep.append(i)
-        used += cost
-    return " ".join(sentences[i] for i in sorted(keep))

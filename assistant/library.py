@@ -160,4 +160,5 @@ def recover_reindex_backup(settings: Settings) -> list[Paper]:
     path = settings.data_dir / "reindex-backup.jsonl"
     if not path.is_file():
         return []
-    return [Paper.model_validate(json.loads(line)) for line in path.read_text("utf-8").splitlines()]
+    lines = path.read_text("utf-8").split("\n")  # not splitlines(): abstracts may hold U+2028
+    return [Paper.model_validate(json.loads(line)) for line in lines if line.strip()]

@@ -9,6 +9,7 @@ the threshold). When no candidate passes, a sentence of the abstract is compress
 from __future__ import annotations
 
 import re
+import string
 import time
 from collections.abc import Callable, Sequence
 
@@ -17,6 +18,10 @@ from assistant.context import _clip_words
 from assistant.injection import sanitize_source
 from assistant.protocols import ChatModel, Embedder, Message
 from assistant.types import Paper, Tldr
+
+# Only the first sentence of an output is used (clean_candidate), so generation stops where a
+# second sentence starts (". " then a capital) instead of running on to max_tokens.
+SENTENCE_STOPS = ("\n", *(f". {c}" for c in string.ascii_uppercase))
 
 _LEAD = re.compile(r"^\s*(?:tl;?dr|summary|one[- ]sentence summary)\s*[:\-–]\s*", re.I)
 
@@ -118,10 +123,12 @@ def write_tldr(
         gen = llm.generate(
             messages,
             max_tokens=cfg.max_tokens,
-            stop=["\n"],
+            stop=SENTENCE_STOPS,
             temperature=0.0 if attempt == 0 else 0.7,
             seed=cfg.seed + attempt,
         )
+        if gen.finish_reason == "repetition":  # the model looped: never a summary
+            continue
         candidate = clean_candidate(gen.text, paper.title)
         ok, support, _ = judge_candidate(candidate, paper, cfg, embedder)
         if ok and (best is None or support > best[0]):

@@ -20,6 +20,16 @@ from assistant.store import atomic_write_text
 from assistant.types import Paper, Tldr
 
 EXPORT_FORMATS = ("jsonl", "csv", "md")
+# JSON allows these raw inside strings, but str.splitlines() and old JavaScript split on them.
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
+def _line(record: Tldr) -> str:
+    """One journal line: ``record`` as JSON that every line splitter reads as one line."""
+    text = record.model_dump_json()
+    for raw, escaped in _LINE_BREAKS.items():
+        text = text.replace(raw, escaped)
+    return text + "\n"
 
 
 class TldrJournal:
@@ -49,9 +59,7 @@ class TldrJournal:
             self._rewrite()
 
     def _rewrite(self) -> None:
-        atomic_write_text(
-            self.path, "".join(r.model_dump_json() + "\n" for r in self.records.values())
-        )
+        atomic_write_text(self.path, "".join(_line(r) for r in self.records.values()))
 
     def is_current(self, paper: Paper, provenance: dict[str, str]) -> bool:
         rec = self.records.get(paper.paper_id)
@@ -67,7 +75,7 @@ class TldrJournal:
             self._rewrite()
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = (record.model_dump_json() + "\n").encode("utf-8")
+        line = _line(record).encode("utf-8")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)  # one write of one whole line
@@ -82,9 +90,12 @@ class TldrJournal:
             self._rewrite()
 
 
+_CONTROL = dict.fromkeys([*range(0x20), 0x7F], " ")  # NUL etc. make tools call a file binary
+
+
 def _md_cell(text: str) -> str:
-    # Markdown tables: escape HTML and pipes, flatten newlines.
-    return html.escape(" ".join(text.split())).replace("|", "\\|")
+    # Markdown tables: escape HTML and pipes, flatten newlines, drop control characters.
+    return html.escape(" ".join(text.translate(_CONTROL).split())).replace("|", "\\|")
 
 
 def render_export(records: Sequence[Tldr], fmt: str) -> str:

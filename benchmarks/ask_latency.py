@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     w = result["warm"]
     lines = [
         f"warm, {w['questions']} questions ({w['abstained']} abstained):",
-        f"  TTFT          p50 {w['ttft_s']['p50']:.3f}s  p95 {w['ttft_s']['p95']:.3f}s  (goal p50 <= 1.0s)",
+        f"  TTFT          p50 {w['ttft_s']['p50']:.3f}s  p95 {w['ttft_s']['p95']:.3f}s  "
+        "(goal p50 <= 1.0s)",
         f"  first shown   p50 {w['first_sentence_s']['p50']:.3f}s  "
         f"p95 {w['first_sentence_s']['p95']:.3f}s",
         f"  total         p50 {w['total_s']['p50']:.3f}s  p95 {w['total_s']['p95']:.3f}s",
@@ -169,9 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['cold']['first_output_s']['p50']:.2f}s, exit p50 "
         f"{result['cold']['exit_s']['p50']:.2f}s (goal first output <= 4s)",
     ]
-    for t, r in by_threads.items():
+    for n_threads, r in by_threads.items():
         lines.append(
-            f"threads {t}: TTFT p50 {r['ttft_s']['p50']:.3f}s p95 {r['ttft_s']['p95']:.3f}s, "
+            f"threads {n_threads}: TTFT p50 {r['ttft_s']['p50']:.3f}s "
+            f"p95 {r['ttft_s']['p95']:.3f}s, "
             f"total p50 {r['total_s']['p50']:.3f}s"
         )
     emit(result, args.json, lines)

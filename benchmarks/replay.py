@@ -103,4 +103,4 @@ class Replayer:
         if self._batch is not None:
             llama_cpp.llama_batch_free(self._batch)
             self._batch = None
-        self._ctx.close()
+        self._ctx.close()  # type: ignore[no-untyped-call]

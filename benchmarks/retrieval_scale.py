@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         f"store: {n_chunks} chunks / {result['papers']} papers, built in {build.wall:.1f}s "
         f"({result['chunks_per_s']} chunks/s); keyword index build {index_build_s:.2f}s "
         f"(once, on the first query)",
-        f"Retriever.search over {args.queries} queries: p50 {result['search_s']['p50'] * 1000:.1f} ms, "
+        f"Retriever.search over {args.queries} queries: "
+        f"p50 {result['search_s']['p50'] * 1000:.1f} ms, "
         f"p95 {result['search_s']['p95'] * 1000:.1f} ms (goal p95 <= 30 ms)",
         f"  query embedding p50 {result['query_embed_s']['p50'] * 1000:.1f} ms; dense + keyword "
         f"p50 {result['dense_plus_keyword_s']['p50'] * 1000:.1f} ms; "

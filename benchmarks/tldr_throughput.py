@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             n_threads=llm.n_threads,
         )
 
-    clean = [p.model_copy(update={"abstract": sanitize_source(p.abstract) or p.title}) for p in papers]
+    clean = [
+        p.model_copy(update={"abstract": sanitize_source(p.abstract) or p.title}) for p in papers
+    ]
     messages = [tldr_messages(p, llm, cfg.max_tokens) for p in clean]
     ours_clock, naive_clock, raw_clock = Clock(), Clock(), Clock()
     ours_out: list[Any] = []
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             with naive_clock.run():
                 for i in idx:
                     resp: Any = naive_llama.create_chat_completion(
-                        messages=messages[i],  # type: ignore[arg-type]
+                        messages=messages[i],
                         max_tokens=cfg.max_tokens,
                         temperature=0.0,
                         stop=["\n"],

@@ -328,3 +328,8 @@ class CachedEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
+
+
+def memoised(embedder: Embedder) -> CachedEmbedder:
+    """``embedder`` wrapped in a :class:`CachedEmbedder` (once)."""
+    return embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder)

@@ -85,8 +85,11 @@ def markdown(result: EvalResult, chart: str | None = None) -> str:
         f"suites: {', '.join(s.name for s in result.suites)}",
         f"- Model: `{meta.get('model', '—')}`; embedder: `{meta.get('embedder', '—')}`; "
         f"settings fingerprint `{meta.get('settings_fingerprint', '—')}`",
-        f"- Corpus: {meta.get('papers', '?')} papers; ingest {meta.get('ingest_s', '—')} s; "
-        + "; ".join(f"{s.name} {s.seconds:.1f} s" for s in result.suites),
+        f"- Corpus: {meta.get('papers', '?')} papers; time: "
+        + "; ".join(
+            ([f"ingest {meta['ingest_s']} s"] if "ingest_s" in meta else [])
+            + [f"{s.name} {s.seconds:.1f} s" for s in result.suites]
+        ),
         "",
     ]
     if result.failed_metrics:

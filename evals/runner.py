@@ -81,10 +81,16 @@ def run_suites(
     temp_parent: Path | None = None,
     progress: bool = True,
     log: Log | None = _stderr,
+    embed_cache: bool = True,
 ) -> EvalResult:
     """Run ``suites`` ("qa", "tldr", "judge" or "all") and gate them (``thresholds=None``:
     report only). ``settings.data_dir`` is replaced by a temporary directory created under
-    ``temp_parent`` (default: the system temp dir) and removed afterwards."""
+    ``temp_parent`` (default: the system temp dir) and removed afterwards.
+
+    ``embed_cache``: memoise the embedder's vectors per text for the whole run. The pipeline
+    re-embeds the same abstract sentences for every sentence it verifies; memoising returns
+    the same vectors (up to float rounding of batch composition) and makes the eval several
+    times faster, but the latency figures then understate a real cold question."""
     names = expand(suites)
     say = log or (lambda _m: None)
     t_start = time.perf_counter()
@@ -107,6 +113,11 @@ def run_suites(
         temp_parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="assistant-eval-", dir=temp_parent) as tmp:
         run_settings = settings.model_copy(update={"data_dir": Path(tmp)})
+        if embed_cache:
+            from assistant.library import default_embedder
+
+            embedder = M.memoised(embedder or default_embedder(run_settings))
+        meta["embed_cache"] = embed_cache
         with Assistant(run_settings, write=True, llm=llm, embedder=embedder) as assistant:
             if "qa" in names or "tldr" in names:
                 t0 = time.perf_counter()
@@ -151,7 +162,7 @@ def _run_one(
     with _bar(len(cases.judge), "judge", progress) as tick:
         s = assistant.settings
         return S.run_judge(
-            M.CachedEmbedder(assistant.embedder),
+            M.memoised(assistant.embedder),
             s.support_threshold,
             by_id,
             cases,

@@ -46,7 +46,7 @@ class _QA:
         self.assistant = assistant
         self.papers = papers
         self.k = assistant.settings.top_k
-        self.embedder = M.CachedEmbedder(assistant.embedder)
+        self.embedder = M.memoised(assistant.embedder)
         self.sentences: list[M.SentenceResult] = []
         self.valid: list[bool] = []
         self.gold_hit: list[bool] = []
@@ -234,7 +234,7 @@ def run_tldr(
     s = assistant.settings
     records = assistant.tldrs(papers, persist=False, on_done=lambda _r, _reused: tick())
     by_id = {p.paper_id: p for p in papers}
-    embedder = M.CachedEmbedder(assistant.embedder)
+    embedder = M.memoised(assistant.embedder)
     results: list[CaseResult] = []
     checks: list[M.TldrCheck] = []
     for rec in records:

@@ -45,6 +45,19 @@ def liar(messages: list[Message]) -> str:
     return text + " It was first released by OpenAI in Tokyo with 999 billion parameters [1]."
 
 
+FIXTURES = Path(__file__).resolve().parent.parent / "evals" / "fixtures"
+
+
+def _small_fixtures(dest: Path, n: int) -> Path:
+    """The first ``n`` rows of each QA fixture file (all TL;DR and judge rows)."""
+    dest.mkdir()
+    for f in FIXTURES.glob("*.jsonl"):
+        lines = f.read_text("utf-8").splitlines()
+        keep = lines if f.name in ("tldr_facts.jsonl", "judge_labelled.jsonl") else lines[:n]
+        (dest / f.name).write_text("\n".join(keep) + "\n", "utf-8")
+    return dest
+
+
 def _settings(tmp_path: Path) -> Settings:
     return Settings.model_validate({"data_dir": tmp_path / "unused"})
 
@@ -69,6 +82,7 @@ def test_honest_fake_model_passes_the_grounding_gates(tmp_path: Path) -> None:
         _settings(tmp_path),
         llm=FakeLLM(responder=honest),
         embedder=FakeEmbedder(),
+        fixtures_dir=_small_fixtures(tmp_path / "fx", 20),
         thresholds=GATES,
         temp_parent=tmp_path,
         progress=False,
@@ -89,6 +103,7 @@ def test_lying_model_fails_even_though_the_pipeline_hides_its_lies(tmp_path: Pat
         _settings(tmp_path),
         llm=FakeLLM(responder=liar),
         embedder=FakeEmbedder(),
+        fixtures_dir=_small_fixtures(tmp_path / "fx", 20),
         thresholds=GATES,
         temp_parent=tmp_path,
         progress=False,
@@ -179,15 +194,9 @@ def test_judge_suite_with_a_fake_llm_judge(tmp_path: Path) -> None:
 def test_real_model_smoke(tmp_path: Path) -> None:
     """A few real questions through the bundled model and embedder (the full eval is
     `assistant eval`, run by `make test`)."""
-    fixtures = Path(__file__).resolve().parent.parent / "evals" / "fixtures"
-    small = tmp_path / "fixtures"
-    small.mkdir()
-    for f in fixtures.glob("*.jsonl"):
-        lines = f.read_text("utf-8").splitlines()
-        keep = lines if f.name == "tldr_facts.jsonl" else lines[:2]
-        if f.name == "qa_unanswerable.jsonl":
-            keep = lines[:1]
-        (small / f.name).write_text("\n".join(keep) + "\n", "utf-8")
+    small = _small_fixtures(tmp_path / "fx", 2)
+    unanswerable = small / "qa_unanswerable.jsonl"
+    unanswerable.write_text(unanswerable.read_text("utf-8").splitlines()[0] + "\n", "utf-8")
     result = run_suites(
         ["qa"],
         _settings(tmp_path),

@@ -203,3 +203,27 @@ def test_dedupe() -> None:
     assert len(rejected) == 1
     assert rejected[0].file == "third.jsonl"
     assert a.paper_id in rejected[0].reason and "twice" in rejected[0].reason
+
+
+def test_chroma_default_embedding_function_never_runs(
+    mem_store: ChromaStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chroma 1.5 falls back to its ONNX MiniLM (which downloads) even for collections opened
+    with embedding_function=None, whenever text arrives without vectors; we must always pass
+    vectors ourselves."""
+    from chromadb.utils.embedding_functions import onnx_mini_lm_l6_v2
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("Chroma's default embedding function was invoked")
+
+    monkeypatch.setattr(onnx_mini_lm_l6_v2.ONNXMiniLM_L6_V2, "__init__", refuse)
+    with pytest.raises(AssertionError, match="default embedding function"):  # the probe works
+        mem_store._chunks.add(ids=["probe"], documents=["text without a vector"])
+
+    papers = [make_paper("Paper alpha"), make_paper("Paper beta")]
+    ingest(papers, mem_store)
+    edited = Paper.build(title="Paper alpha", abstract="Edited.")
+    ingest([edited, papers[1]], mem_store)
+    assert mem_store.query(FakeEmbedder().embed(["alpha"])[0], 5)
+    assert mem_store.all_chunks() and mem_store.papers() and mem_store.hashes()
+    assert mem_store.delete_paper(papers[1].paper_id)

@@ -232,7 +232,8 @@ def test_clean_tldr_is_identical_with_and_without_poisoned_neighbours(
 def real_llm(tmp_path_factory: pytest.TempPathFactory) -> object:
     from assistant.llm import LocalLLM
 
-    model = LocalLLM(Settings(data_dir=tmp_path_factory.mktemp("llm")))
+    # one thread: on a busy 2-core machine llama.cpp's spinning threads slow down 10x or more
+    model = LocalLLM(Settings(data_dir=tmp_path_factory.mktemp("llm"), n_threads=1))
     model.load()
     return model
 
@@ -240,7 +241,8 @@ def real_llm(tmp_path_factory: pytest.TempPathFactory) -> object:
 def _copy_store(src: Path, dst: Path) -> Settings:
     shutil.copytree(src, dst)
     (dst / "store.lock").unlink(missing_ok=True)
-    return Settings(data_dir=dst, answer_max_tokens=96)
+    # shorter prompts and fewer retries than the defaults: the same pipeline, in less time
+    return Settings(data_dir=dst, answer_max_tokens=96, top_k=3, tldr_attempts=2)
 
 
 def _real_run(

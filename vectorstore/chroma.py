@@ -6,7 +6,9 @@ after all its chunks, so it acts as the commit marker: chunks without a paper re
 of an interrupted ingest, hidden from search and replaced on the next run.
 
 Embeddings are always passed explicitly; Chroma's own default embedding function downloads a
-model and must never run, so collections are opened with ``embedding_function=None``.
+model and must never run. ``embedding_function=None`` does not switch it off (chromadb 1.5 falls
+back to it whenever documents or query texts arrive without vectors), so every write and query
+here carries vectors; tests/test_ingest.py fails if the default one is ever constructed.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 BAD_BYTES = "invalid UTF-8 bytes"
 
+# Per-record bounds. Real abstracts are under ~5,000 characters (arXiv allows 1,920); a record
+# far beyond these is a broken file, and would otherwise become hundreds of thousands of chunks.
+MAX_TITLE_CHARS = 2_000
+MAX_ABSTRACT_CHARS = 100_000
+
 # Old-style ids ("cs/0112017", "math.GT/0309136") are only accepted for real archive names, so
 # an arbitrary "foo/1234567" id is not mistaken for arXiv.
 _ARCHIVES = (
@@ -151,6 +156,15 @@ class Collector:
             problem = "empty title"
         elif not abstract.strip():
             problem = "empty abstract"
+        elif len(title) > MAX_TITLE_CHARS:
+            problem = (
+                f"title too long ({len(title):,} characters; the limit is {MAX_TITLE_CHARS:,})"
+            )
+        elif len(abstract) > MAX_ABSTRACT_CHARS:
+            problem = (
+                f"abstract too long ({len(abstract):,} characters; "
+                f"the limit is {MAX_ABSTRACT_CHARS:,})"
+            )
         if problem:
             self.reject(record, problem)
             return
