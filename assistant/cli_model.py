@@ -172,9 +172,7 @@ def cmd_tldr(args: argparse.Namespace, settings: Settings) -> int:
             print("no papers selected", file=sys.stderr)
             return 1
         if args.force:
-            assistant.journal.forget(
-                set(assistant.journal.records) - {p.paper_id for p in papers}
-            )
+            assistant.journal.forget(set(assistant.journal.records) - {p.paper_id for p in papers})
         bar = tqdm(
             total=len(papers),
             desc="TL;DR",

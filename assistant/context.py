@@ -156,4 +156,3 @@ def build_prompt(
         messages = _messages("(none)", q)
         over = llm.prompt_tokens(messages) - budget
     return messages, blocks, dropped
-
