@@ -48,7 +48,8 @@ def register(sub: Any) -> None:
         "--report",
         type=Path,
         metavar="PATH.md",
-        help="write a Markdown report there, with PATH.json and PATH.png beside it",
+        help="write a Markdown report there, with PATH.json and PATH.png beside it (and "
+        "PATH.cases.jsonl, appended case by case while the eval runs)",
     )
     p.add_argument(
         "--model",
@@ -95,6 +96,11 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     thresholds = args.thresholds or THRESHOLDS_FILE
     if not thresholds.is_file():
         raise UsageError(f"threshold file not found: {thresholds}")
+    case_log = None
+    if args.report:
+        case_log = args.report.with_suffix(".cases.jsonl")
+        case_log.parent.mkdir(parents=True, exist_ok=True)
+        case_log.unlink(missing_ok=True)
     result = run_suites(
         [args.suite],
         settings,
@@ -103,6 +109,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         temp_parent=args.data_dir,
         progress=not args.quiet,
         embed_cache=not args.no_embed_cache,
+        case_log=case_log,
         log=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)),
     )
     written = write_reports(result, args.report) if args.report else {}

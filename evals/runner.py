@@ -9,6 +9,7 @@ Tests inject a FakeLLM / FakeEmbedder (``llm=``, ``embedder=``) or a broken answ
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from assistant.config import Settings
 from assistant.protocols import ChatModel, Embedder
@@ -53,13 +56,20 @@ def _stderr(message: str) -> None:
 
 
 @contextmanager
-def _bar(total: int, desc: str, enabled: bool) -> Iterator[Callable[[], None]]:
+def _bar(
+    total: int, desc: str, enabled: bool, case_log: Path | None
+) -> Iterator[Callable[[BaseModel], None]]:
+    """A tqdm bar on stderr; each finished case is appended to ``case_log`` (JSONL) at once,
+    so an interrupted run still leaves what it measured."""
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc=desc, unit="case", file=sys.stderr, disable=not enabled)
 
-    def tick() -> None:
+    def tick(record: BaseModel) -> None:
         bar.update(1)
+        if case_log is not None:
+            with case_log.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"suite": desc} | record.model_dump(mode="json")) + "\n")
 
     try:
         yield tick
@@ -82,10 +92,13 @@ def run_suites(
     progress: bool = True,
     log: Log | None = _stderr,
     embed_cache: bool = True,
+    case_log: Path | None = None,
 ) -> EvalResult:
     """Run ``suites`` ("qa", "tldr", "judge" or "all") and gate them (``thresholds=None``:
     report only). ``settings.data_dir`` is replaced by a temporary directory created under
     ``temp_parent`` (default: the system temp dir) and removed afterwards.
+
+    ``case_log``: a JSONL file each finished case is appended to as the run goes.
 
     ``embed_cache``: memoise the embedder's vectors per text for the whole run. The pipeline
     re-embeds the same abstract sentences for every sentence it verifies; memoising returns
@@ -133,7 +146,9 @@ def run_suites(
             for name in names:
                 t0 = time.perf_counter()
                 results.append(
-                    _run_one(name, assistant, by_id, cases, answer_fn, judge_llm, progress)
+                    _run_one(
+                        name, assistant, by_id, cases, answer_fn, judge_llm, progress, case_log
+                    )
                 )
                 say(f"eval: {name} done in {time.perf_counter() - t0:.1f} s")
     out = EvalResult(suites=results, seconds=round(time.perf_counter() - t_start, 2), meta=meta)
@@ -151,15 +166,16 @@ def _run_one(
     answer_fn: S.AnswerFn,
     judge_llm: ChatModel | None,
     progress: bool,
+    case_log: Path | None = None,
 ) -> SuiteResult:
     if name == "qa":
         total = len(cases.answerable) + len(cases.multi) + len(cases.unanswerable)
-        with _bar(total, "qa", progress) as tick:
+        with _bar(total, "qa", progress, case_log) as tick:
             return S.run_qa(assistant, by_id, cases, tick=tick, answer_fn=answer_fn)
     if name == "tldr":
-        with _bar(len(by_id), "tldr", progress) as tick:
+        with _bar(len(by_id), "tldr", progress, case_log) as tick:
             return S.run_tldr(assistant, list(by_id.values()), cases, tick=tick)
-    with _bar(len(cases.judge), "judge", progress) as tick:
+    with _bar(len(cases.judge), "judge", progress, case_log) as tick:
         s = assistant.settings
         return S.run_judge(
             M.memoised(assistant.embedder),

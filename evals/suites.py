@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from pydantic import BaseModel
+
 from assistant.answer import ABSTAIN
 from assistant.protocols import ChatModel, Embedder
 from assistant.service import Assistant
@@ -20,7 +22,7 @@ from evals.cases import Cases, QACase, UnanswerableCase
 from evals.descriptions import JUDGE_HELP, QA_HELP, TLDR_HELP
 from evals.gate import CaseResult, SuiteResult
 
-Tick = Callable[[], None]
+Tick = Callable[[BaseModel], None]  # called with each finished case (or TL;DR record)
 AnswerFn = Callable[[Assistant, str], Answer]
 
 
@@ -164,10 +166,10 @@ def run_qa(
     results: list[CaseResult] = []
     for case in [*cases.answerable, *cases.multi]:
         results.append(_answerable(qa, case, *_ask(answer_fn, assistant, case.question)))
-        tick()
+        tick(results[-1])
     for u in cases.unanswerable:
         results.append(_unanswerable(qa, u, *_ask(answer_fn, assistant, u.question)))
-        tick()
+        tick(results[-1])
     single = [c for c in results if c.kind == "single"]
     multi = [c for c in results if c.kind == "multi"]
     unans = [c for c in results if c.kind in ("off_topic", "near_miss")]
@@ -232,7 +234,7 @@ def run_tldr(
     t0 = time.perf_counter()
     facts = {c.paper_id: c for c in cases.tldr}
     s = assistant.settings
-    records = assistant.tldrs(papers, persist=False, on_done=lambda _r, _reused: tick())
+    records = assistant.tldrs(papers, persist=False, on_done=lambda r, _reused: tick(r))
     by_id = {p.paper_id: p for p in papers}
     embedder = M.memoised(assistant.embedder)
     results: list[CaseResult] = []
@@ -336,7 +338,7 @@ def run_judge(
                 details=details,
             )
         )
-        tick()
+        tick(results[-1])
     meta, lex_meta = M.judge_meta(rows), M.judge_meta(lexical)
     values: dict[str, float | None] = {
         "bad_caught_rate": meta.bad_caught_rate,

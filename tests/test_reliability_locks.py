@@ -4,11 +4,11 @@ tests/test_store.py covers DataDirLock itself across processes. These tests hold
 way the application does (a Library opened for writing, as ingest and the UI do, or for reading)
 in another process, and run the real `assistant` commands against it:
 
-* a second writer exits 3 with "store is in use by PID <holder>", within 1 s of the command
-  starting (interpreter start-up excluded), and writes nothing;
-* a reader is refused while a writer holds the store, and a writer while a reader does;
-* readers coexist (shared lock);
-* the lock dies with its process: SIGKILL the holder and the next writer gets in.
+* while a writer holds it, `assistant ingest` (a second writer) and `assistant papers list` (a
+  reader) exit 3 with "store is in use by PID <holder>" within 1 s of the command starting
+  (interpreter start-up excluded), and write nothing;
+* the lock dies with its process: SIGKILL the holder and the next writer gets in;
+* readers coexist (shared lock) and keep writers out.
 """
 
 from __future__ import annotations
