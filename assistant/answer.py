@@ -76,6 +76,9 @@ class _Verifier:
     ) -> None:
         self.question = question
         self.blocks = {b.marker: b for b in blocks}
+        # Shown text must also hold against each cited paper's whole title + abstract: the
+        # same check, on the same text, that the evals apply afterwards.
+        self.full = {b.marker: f"{b.title}\n\n{b.abstract}" for b in blocks}
         # Each source sentence is embedded once per answer, not once per checked sentence.
         self.embedder = grounding.CachingEmbedder(embedder) if embedder is not None else None
         self.threshold = threshold
@@ -99,9 +102,9 @@ class _Verifier:
     def _one(self, v: grounding.SentenceVerdict) -> None:
         clean, cites, support = v.clean, v.cites, v.support
         valid = [c for c in cites if c in self.blocks]
-        if support.supported:
-            marker = valid[0] if valid else self._marker_of(v.best_source_id)
-            shown = clean.rstrip() + (f" [{marker}]" if marker else "")
+        marker = valid[0] if valid else self._marker_of(v.best_source_id)
+        shown = clean.rstrip() + (f" [{marker}]" if marker else "")
+        if support.supported and self._holds(shown):
             if not self.used.get(marker):
                 best = support.best_sentence
                 self.used[marker] = best if best in self.blocks[marker].abstract else ""
@@ -128,6 +131,12 @@ class _Verifier:
             self.used[marker] = quote
             self._emit(f'"{quote}" [{marker}]')
 
+    def _holds(self, shown: str) -> bool:
+        verdicts = grounding.check_sentences(
+            shown, self.full, embedder=self.embedder, threshold=self.threshold
+        )
+        return bool(verdicts) and all(v.supported for v in verdicts)
+
     def _marker_of(self, key: int | None) -> int:
         return key if key is not None and key in self.blocks else next(iter(self.blocks))
 
@@ -143,7 +152,7 @@ class _Verifier:
                 continue
             if score > 0 and (best is None or score > best[0]):
                 best = (score, m, quote)
-        if best is None:
+        if best is None or not self._holds(f'"{best[2]}" [{best[1]}]'):
             return None
         self.seen_quotes.add(best[2])
         return best[1], best[2]

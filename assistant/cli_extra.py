@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.cli import add_common, emit_json
 from assistant.config import Settings
+from assistant.protocols import ChatModel
+
+if TYPE_CHECKING:
+    from evals.gate import EvalResult
 
 EPILOG = """\
 The eval parses the bundled sample corpus, ingests it with the real embedder into a fresh
@@ -84,7 +90,6 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.errors import UsageError
     from evals.gate import THRESHOLDS_FILE
     from evals.report import summary, to_json, write_reports
-    from evals.runner import run_suites
 
     judge = None
     if args.judge_model is not None:
@@ -101,17 +106,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         case_log = args.report.with_suffix(".cases.jsonl")
         case_log.parent.mkdir(parents=True, exist_ok=True)
         case_log.unlink(missing_ok=True)
-    result = run_suites(
-        [args.suite],
-        settings,
-        judge_llm=judge,
-        thresholds=thresholds,
-        temp_parent=args.data_dir,
-        progress=not args.quiet,
-        embed_cache=not args.no_embed_cache,
-        case_log=case_log,
-        log=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)),
-    )
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:  # SIGTERM unwinds like Ctrl-C, so the temporary store is removed
+        result = _run(args, settings, judge, thresholds, case_log)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     written = write_reports(result, args.report) if args.report else {}
     if args.json:
         emit_json(to_json(result) | {"written": {k: str(v) for k, v in written.items()}})
@@ -123,3 +124,29 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         failed = ", ".join(f"{m.suite}.{m.name}" for m in result.failed_metrics)
         print(f"eval FAILED: {failed}", file=sys.stderr)
     return 0 if result.passed else 1
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds through the temp-dir cleanup; the CLI exits 130
+
+
+def _run(
+    args: argparse.Namespace,
+    settings: Settings,
+    judge: ChatModel | None,
+    thresholds: Path,
+    case_log: Path | None,
+) -> EvalResult:
+    from evals.runner import run_suites
+
+    return run_suites(
+        [args.suite],
+        settings,
+        judge_llm=judge,
+        thresholds=thresholds,
+        temp_parent=args.data_dir,
+        progress=not args.quiet,
+        embed_cache=not args.no_embed_cache,
+        case_log=case_log,
+        log=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)),
+    )

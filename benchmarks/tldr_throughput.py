@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _machine import SAMPLE, Clock, emit, log, machine
+from _machine import SAMPLE, Clock, emit, load_average, log, machine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             with raw_clock.run():
                 replayer.replay(entries)
         log(
-            f"block {b + 1}: {len(ours_out)}/{len(papers)} papers; ours {ours_clock.wall:.1f}s, "
-            f"naive {naive_clock.wall:.1f}s, raw {raw_clock.wall:.1f}s"
+            f"block {b + 1}: {len(ours_out)}/{len(papers)} papers; wall/cpu s: ours "
+            f"{ours_clock.wall:.1f}/{ours_clock.cpu:.1f}, naive {naive_clock.wall:.1f}/"
+            f"{naive_clock.cpu:.1f}, raw {raw_clock.wall:.1f}/{raw_clock.cpu:.1f}; "
+            f"calls {llm.stats.calls}, load {load_average()}"
         )
     stats = llm.stats
 

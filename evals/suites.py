@@ -57,6 +57,8 @@ class _QA:
 
     def judge(self, ans: Answer, case: CaseResult) -> list[M.SentenceResult]:
         """Re-judge a shown answer; record citation validity and sentence verdicts."""
+        if ans.abstained:  # the abstention phrase is not a claim; abstention has its own metrics
+            return []
         sources = {
             c.marker: _source(self.papers[c.paper_id])
             for c in ans.citations

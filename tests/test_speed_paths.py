@@ -387,3 +387,33 @@ def _loops(text: str) -> bool:
     words = text.split()
     tail = words[-12:]
     return len(words) >= 24 and " ".join(tail) in " ".join(words[:-12])
+
+
+# --- whole-store reads at scale -------------------------------------------------------------------
+
+
+def test_whole_store_reads_are_paged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """100k chunks in one Chroma get() fail ("too many SQL variables"); reads go page by page."""
+    import uuid
+
+    from assistant.ingest import ingest_papers
+    from vectorstore import chroma
+
+    papers = parse_file(SAMPLE).papers[:7]
+    store = chroma.ChromaStore(None, f"t-{uuid.uuid4().hex[:12]}")
+    ingest_papers(papers, store=store, embedder=FakeEmbedder(), chunk_tokens=40, chunk_overlap=8)
+    whole = {h.chunk_id for h in store.all_chunks()}
+    calls: list[dict[str, Any]] = []
+    real_get = store._chunks.get
+
+    def spy(**kw: Any) -> Any:
+        calls.append(kw)
+        return real_get(**kw)
+
+    monkeypatch.setattr(chroma, "_PAGE", 3)
+    monkeypatch.setattr(store._chunks, "get", spy)
+    paged = store.all_chunks()
+    assert {h.chunk_id for h in paged} == whole and len(paged) == len(whole) > 7
+    assert len(calls) == len(whole) // 3 + 1 and all(c["limit"] == 3 for c in calls)
+    assert {p.paper_id for p in store.papers()} == {p.paper_id for p in papers}
+    assert set(store.hashes()) == store.committed_ids() == {p.paper_id for p in papers}

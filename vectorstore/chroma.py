@@ -26,6 +26,9 @@ from assistant.errors import StoreError
 from assistant.types import Chunk, Hit, Paper
 
 _SPACE = {"hnsw:space": "cosine"}
+# Whole-collection reads go in pages: one get() of ~100k records fails inside Chroma with
+# "too many SQL variables".
+_PAGE = 5000
 
 
 def chromadb_version() -> str:
@@ -160,15 +163,28 @@ class ChromaStore:
             self._client.delete_collection(name)
 
     # ---- reading -------------------------------------------------------------------------
+    @staticmethod
+    def _get_all(collection: Any, include: list[str]) -> dict[str, list[Any]]:
+        """Every record of ``collection`` (ids plus ``include`` fields), read page by page."""
+        out: dict[str, list[Any]] = {"ids": [], **{k: [] for k in include}}
+        offset = 0
+        while True:
+            got = collection.get(include=include, limit=_PAGE, offset=offset)
+            for key in out:
+                out[key].extend(got[key] or [])
+            if len(got["ids"]) < _PAGE:
+                return out
+            offset += _PAGE
+
     def hashes(self) -> dict[str, str]:
-        got = self._papers.get(include=["metadatas"])
+        got = self._get_all(self._papers, ["metadatas"])
         return {
             i: str(m.get("content_hash", ""))
             for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
         }
 
     def papers(self) -> list[Paper]:
-        got = self._papers.get(include=["documents", "metadatas"])
+        got = self._get_all(self._papers, ["documents", "metadatas"])
         docs = got["documents"] or []
         metas = got["metadatas"] or []
         return [_paper_from(d, dict(m)) for d, m in zip(docs, metas, strict=True)]
@@ -187,8 +203,8 @@ class ChromaStore:
 
     def all_chunks(self) -> list[Hit]:
         """Every committed chunk (for the keyword index); orphans are left out."""
-        got = self._chunks.get(include=["documents", "metadatas"])
-        committed = set(self._papers.get(include=[])["ids"])
+        got = self._get_all(self._chunks, ["documents", "metadatas"])
+        committed = self.committed_ids()
         hits = self._to_hits(got["ids"], got["documents"] or [], got["metadatas"] or [], None)
         return [h for h in hits if h.paper_id in committed]
 
@@ -207,7 +223,7 @@ class ChromaStore:
         )
 
     def committed_ids(self) -> set[str]:
-        return set(self._papers.get(include=[])["ids"])
+        return set(self._get_all(self._papers, [])["ids"])
 
     @staticmethod
     def _to_hits(
