@@ -204,6 +204,11 @@ def answer_question(
         query, hits, abstracts, llm=llm, max_tokens=cfg.max_tokens
     )
     timings["prompt_build"] = time.perf_counter() - t
+    if not blocks:  # no source fits the context window: the model would have nothing to cite
+        timings["total"] = time.perf_counter() - t_start
+        out = _abstain(question, standalone, hits, timings, cfg)
+        out.dropped_sources = dropped
+        return out
     verifier = _Verifier(query, blocks, retriever.embedder, cfg.support_threshold, on_sentence)
     buffer: list[str] = []
 

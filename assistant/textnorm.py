@@ -212,7 +212,9 @@ def _mention(number: str, suffix: str | None) -> NumberMention:
     if unit in _SCALE_VALUE:
         full = value * _SCALE_VALUE[unit]
         forms.add(format(full.normalize(), "f") if full == full.to_integral() else str(full))
-    if unit == "":
+    # (a digit run far beyond any quantity, e.g. 30 digits, would overflow Decimal's 28-digit
+    # precision in ``%`` and raise; it gets no scaled forms)
+    if unit == "" and value.adjusted() < 24:
         for scale, size in _SCALE_VALUE.items():  # 2000 also reads as 2K
             if value >= size and value % size == 0:
                 forms.add(format((value / size).normalize(), "f") + scale)

@@ -232,6 +232,27 @@ def test_ask_never_overflows_and_reports_dropped(
             assert r.paper_id in ans.dropped_sources or f"] {r.title}\n" in prompt
 
 
+def test_no_source_fits_abstains_without_calling_the_model(retriever: Retriever) -> None:
+    """Found by the property above: with every source dropped the model used to be called
+    anyway, and verifying its answer against no sources raised StopIteration."""
+    llm = RecordingLLM(n_ctx=256, default_text="Cappy has 360 million parameters [1].")
+    q = "How many parameters does Cappy have?"
+    ans = answer_question(q, llm=llm, retriever=retriever, config=AnswerConfig(max_tokens=64))
+    assert ans.abstained and llm.calls == []
+    assert ans.dropped_sources == [r.paper_id for r in ans.retrieved] != []
+
+
+def test_long_digit_runs_do_not_break_grounding() -> None:
+    """Found by the rewrite property: a 30-digit number overflowed Decimal's precision."""
+    from assistant import grounding
+
+    digits = "36036036036036036036036036036036"
+    assert digits in grounding.extract_numbers(f"It has {digits} parameters.")
+    llm = FakeLLM(n_ctx=2048, default_text="What does Cappy do?")
+    history: list[Message] = [{"role": "user", "content": digits}]
+    assert standalone_question("and it?", history, llm=llm)
+
+
 # ------------------------------------------------------------------ the real tokenizer
 
 
