@@ -194,8 +194,13 @@ def answer_question(
     # Abstracts are data: planted instructions never reach the model or count as evidence.
     abstracts = {pid: sanitize_source(p.abstract if p else "") for pid, p in papers.items()}
     hits = [h.model_copy(update={"text": sanitize_source(h.text)}) for h in hits]
+    # A question naming a paper ("How many parameters does In-BoXBART have?") is answered by
+    # that paper's abstract, not by a neighbour that happens to state a parameter count.
+    evidence = [h for h in hits if h.paper_id in retrieval.named] or hits
     if (
-        sufficient_evidence(query, [abstracts[h.paper_id] for h in hits], [h.title for h in hits])
+        sufficient_evidence(
+            query, [abstracts[h.paper_id] for h in evidence], [h.title for h in evidence]
+        )
         <= 0
     ):
         timings["total"] = time.perf_counter() - t_start

@@ -1,8 +1,9 @@
 """Hybrid retrieval: dense search in Chroma plus BM25 (bm25s), fused by reciprocal rank.
 
 Results are deduplicated per paper (its best chunk represents it) and gated: when the best dense
-similarity is under the relevance floor, nothing is returned, so the caller abstains without
-calling the model. Chunks whose paper record is missing (an interrupted ingest) are ignored.
+similarity is under the relevance floor and the query names no paper (a coined title name such
+as "M4LE"), nothing is returned, so the caller abstains without calling the model. Chunks whose
+paper record is missing (an interrupted ingest) are ignored.
 """
 
 from __future__ import annotations
@@ -77,11 +78,62 @@ def keyword_tokens(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text.lower()) if t not in _STOP]
 
 
+_NAME = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+MAX_NAME_PAPERS = 2  # a "name" shared by more titles (LLM, RAG) names a topic, not a paper
+
+
+def _name_like(token: str) -> bool:
+    """Coined names (M4LE, HoME, mmSSR, Uni-CoT), not title-case compounds (Multi-Task)."""
+    if len(token) < 3:
+        return False
+    for part in token.split("-"):
+        if any(c.isupper() for c in part[1:]):
+            return True
+        if any(c.isdigit() for c in part) and any(c.isalpha() for c in part):
+            return True
+    return False
+
+
+def title_names(title: str) -> set[str]:
+    """Tokens of a title that name the paper: coined names, and a one-word lead before ':'."""
+    names = {t for t in _NAME.findall(title) if _name_like(t)}
+    lead, sep, _ = title.partition(":")
+    if sep and len(lead.split()) == 1 and len(lead.strip()) >= 3:
+        names.add(lead.strip())
+    return names
+
+
+def _paper_names(chunks: Sequence[Hit]) -> dict[str, set[str]]:
+    """Coined title names -> the papers they name, keeping only names that few papers mention
+    anywhere (title or text): a generic acronym (LLM, RAG) names a topic, not a paper."""
+    names: dict[str, set[str]] = {}
+    for c in chunks:
+        for name in title_names(c.title):
+            names.setdefault(name, set()).add(c.paper_id)
+    mentions: dict[str, set[str]] = {n: set() for n in names}
+    for c in chunks:
+        for token in set(_NAME.findall(f"{c.title} {c.text}")):
+            if token in mentions:
+                mentions[token].add(c.paper_id)
+    return {n: ids for n, ids in names.items() if len(mentions[n]) <= MAX_NAME_PAPERS}
+
+
+def named_papers(query: str, names: dict[str, set[str]]) -> set[str]:
+    """Papers whose coined name the query spells exactly (case-sensitive)."""
+    found: set[str] = set()
+    for token in _NAME.findall(query):
+        ids = names.get(token, set())
+        if 0 < len(ids) <= MAX_NAME_PAPERS:
+            found |= ids
+    return found
+
+
 class Retrieval(BaseModel):
     hits: list[Hit] = Field(default_factory=list)
     near: list[Hit] = Field(default_factory=list)  # closest papers when gated
     best_dense: float = 0.0
     gated: bool = False  # True when the relevance floor rejected everything
+    named: list[str] = Field(default_factory=list)  # papers the query names by coined name
     timings: dict[str, float] = Field(default_factory=dict)
 
 
@@ -91,6 +143,7 @@ class _KeywordIndex:
 
         self.chunks = list(chunks)
         self.papers = {c.paper_id for c in chunks}
+        self.names = _paper_names(self.chunks)
         self._bm25: Any = None
         corpus = [keyword_tokens(f"{c.title} {c.text}") for c in self.chunks]
         if self.chunks:
@@ -154,7 +207,11 @@ class Retriever:
         t2 = time.perf_counter()
         timings = {"embed": t1 - t0, "retrieve": t2 - t1}
         best = max((h.dense or 0.0 for h in dense), default=0.0)
-        if best < self.relevance_floor:
+        # A question that spells a paper's coined name ("M4LE") is about that paper even when
+        # its paraphrased wording embeds far from the abstract; whether the abstract answers it
+        # is then the evidence check's call, not the floor's.
+        named = named_papers(query, index.names)
+        if best < self.relevance_floor and not named:
             # Nothing is relevant enough to answer from; the closest papers are still offered
             # as "you may mean" suggestions (never as citations).
             near: dict[str, Hit] = {}
@@ -163,9 +220,12 @@ class Retriever:
             return Retrieval(
                 hits=[], near=list(near.values())[:3], best_dense=best, gated=True, timings=timings
             )
-        return Retrieval(hits=self._fuse(dense, keyword, k), best_dense=best, timings=timings)
+        hits = self._fuse(dense, keyword, k, named)
+        return Retrieval(hits=hits, best_dense=best, named=sorted(named), timings=timings)
 
-    def _fuse(self, dense: list[Hit], keyword: list[tuple[Hit, float]], k: int) -> list[Hit]:
+    def _fuse(
+        self, dense: list[Hit], keyword: list[tuple[Hit, float]], k: int, named: set[str]
+    ) -> list[Hit]:
         scores: dict[str, float] = {}
         by_id: dict[str, Hit] = {}
         for rank, h in enumerate(dense):
@@ -187,7 +247,7 @@ class Retriever:
                 continue
             pd = paper_dense.get(h.paper_id, -1.0)
             strong_kw = h.bm25 is not None and top_kw > 0 and h.bm25 >= 0.6 * top_kw
-            if pd < self.relevance_floor - 0.1 and not strong_kw:
+            if pd < self.relevance_floor - 0.1 and not strong_kw and h.paper_id not in named:
                 continue
             best[h.paper_id] = h.model_copy(
                 update={"score": round(scores[cid], 6), "dense": pd if pd > -1 else h.dense}

@@ -88,7 +88,39 @@ def test_gated_retrieval_abstains_without_calling_model(
     Library(load_settings(data_dir=tmp_path), write=True, embedder=emb, store=store).ingest(papers)
     strict = Retriever(store, emb, relevance_floor=0.99)
     llm = FakeLLM()
-    ans, _ = _ask(CAPPY_Q, llm, strict)
+    ans, _ = _ask("How many parameters does the small scorer have?", llm, strict)
+    assert ans.abstained and llm.calls == []
+
+
+def _strict(papers: list[Paper], tmp_path: Path) -> Retriever:
+    emb = FakeEmbedder()
+    store = ChromaStore(None, f"t-{uuid.uuid4().hex[:12]}")
+    Library(load_settings(data_dir=tmp_path), write=True, embedder=emb, store=store).ingest(papers)
+    return Retriever(store, emb, relevance_floor=0.99)
+
+
+def test_question_naming_a_paper_passes_the_floor(papers: list[Paper], tmp_path: Path) -> None:
+    # Paraphrased questions embed far from the abstract; the coined name "Cappy" still says
+    # which paper is meant, so the floor does not turn it away.
+    llm = FakeLLM().enqueue("Cappy has 360 million parameters [1].")
+    ans, _ = _ask(CAPPY_Q, llm, _strict(papers, tmp_path))
+    assert not ans.abstained and len(llm.calls) == 1
+    assert "360 million" in ans.answer and ans.citations[0].title.startswith("Cappy")
+
+
+def test_named_paper_lacking_the_detail_abstains_without_model(
+    papers: list[Paper], tmp_path: Path
+) -> None:
+    llm = FakeLLM().enqueue("Cappy was trained with a learning rate of 0.001 [1].")
+    ans, _ = _ask("What learning rate was used to pretrain Cappy?", llm, _strict(papers, tmp_path))
+    assert ans.abstained and llm.calls == []
+
+
+def test_named_paper_must_supply_the_evidence(retriever: Retriever) -> None:
+    # Another retrieved abstract states a parameter count (Cappy's 360 million); a question
+    # about ShapefileGPT's parameters is not answered by it.
+    llm = FakeLLM().enqueue("ShapefileGPT has 360 million parameters [1].")
+    ans, _ = _ask("How many parameters does ShapefileGPT have?", llm, retriever)
     assert ans.abstained and llm.calls == []
 
 
