@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     )
     tldr_max_words: int = Field(30, ge=5, le=100, description="Longest TL;DR, in words.")
     tldr_attempts: int = Field(3, ge=1, le=10, description="Generated candidates per TL;DR.")
+    tldr_source_tokens: int | None = Field(
+        None,
+        ge=16,
+        description="If set, the model reads only this many tokens of lead and contribution "
+        "sentences for a TL;DR (faster, but fewer model-written TL;DRs pass the check; see "
+        "docs/PERFORMANCE.md). The check always uses the whole abstract.",
+    )
 
     # UI
     host: str = Field("127.0.0.1", description="UI bind address; non-loopback needs auth.")

@@ -112,6 +112,7 @@ class Assistant:
             max_words=s.tldr_max_words,
             max_tokens=s.tldr_max_tokens,
             attempts=s.tldr_attempts,
+            source_tokens=s.tldr_source_tokens,
             threshold=s.support_threshold,
             seed=s.seed,
             provenance=self.provenance("tldr"),

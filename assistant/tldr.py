@@ -33,6 +33,7 @@ class TldrConfig:
         max_words: int = 30,
         max_tokens: int = 60,
         attempts: int = 3,
+        source_tokens: int | None = None,
         threshold: float = 0.6,
         seed: int = 1234,
         provenance: dict[str, str] | None = None,
@@ -40,13 +41,47 @@ class TldrConfig:
         self.max_words = max_words
         self.max_tokens = max_tokens
         self.attempts = attempts
+        self.source_tokens = source_tokens
         self.threshold = threshold
         self.seed = seed
         self.provenance = provenance or {}
 
 
-def tldr_messages(paper: Paper, llm: ChatModel, max_tokens: int) -> list[Message]:
+# Sentences that state a paper's own contribution (a TL;DR's subject); background is skipped.
+_CONTRIBUTION = re.compile(
+    r"\b(?:we|our|this (?:paper|work|study)|here)\b|\b(?:propose|introduce|present)", re.I
+)
+
+
+def lead_sentences(abstract: str, llm: ChatModel, budget: int) -> str:
+    """The abstract shortened to about ``budget`` tokens for the model to read.
+
+    Prefill dominates a TL;DR's cost on a CPU, and the contribution is stated early: keep the
+    first sentence and then, in order, the sentences that say what the paper does, then the
+    rest, while they fit. The grounding gate still judges against the whole abstract.
+    """
+    sentences = grounding.split_sentences(abstract)
+    if llm.count_tokens(abstract) <= budget or len(sentences) <= 1:
+        return abstract
+    order = [0] + [i for i in range(1, len(sentences)) if _CONTRIBUTION.search(sentences[i])]
+    order += [i for i in range(1, len(sentences)) if i not in order]
+    keep: list[int] = []
+    used = 0
+    for i in order:
+        cost = llm.count_tokens(sentences[i]) + 1
+        if keep and used + cost > budget:
+            continue
+        keep.append(i)
+        used += cost
+    return " ".join(sentences[i] for i in sorted(keep))
+
+
+def tldr_messages(
+    paper: Paper, llm: ChatModel, max_tokens: int, source_tokens: int | None = None
+) -> list[Message]:
     abstract = paper.abstract
+    if source_tokens is not None:
+        abstract = lead_sentences(abstract, llm, source_tokens)
     messages = prompting.split_system_user("tldr", title=paper.title, abstract=abstract)
     # Very long abstracts are cut at a sentence boundary so prompt + answer fit in n_ctx.
     sentences = grounding.split_sentences(abstract)
@@ -114,7 +149,7 @@ def write_tldr(
     original_hash = paper.content_hash
     # Planted instructions are dropped before the model or the judge sees the abstract.
     paper = paper.model_copy(update={"abstract": sanitize_source(paper.abstract) or paper.title})
-    messages = tldr_messages(paper, llm, cfg.max_tokens)
+    messages = tldr_messages(paper, llm, cfg.max_tokens, cfg.source_tokens)
     if embedder is not None:
         embedder = grounding.CachingEmbedder(embedder)  # abstract sentences embedded once
     best: tuple[float, str] | None = None

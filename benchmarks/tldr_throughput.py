@@ -5,8 +5,9 @@
 * **ours**: ``Assistant.tldrs`` over the sample papers (real model and embedder): generation,
   the grounding gate, retries and the extractive fallback, nothing persisted.
 * **naive**: a second ``llama_cpp.Llama`` on the same GGUF (same n_ctx, n_batch, threads) and a
-  loop of ``create_chat_completion`` over exactly the messages our pipeline sends (title and
-  sanitised abstract in our TL;DR template), temperature 0 and the same max_tokens and ``\\n``
+  loop of ``create_chat_completion`` over our TL;DR template filled with the title and the
+  whole sanitised abstract (our pipeline sends only its lead and contribution sentences, up to
+  ``tldr_source_tokens``), temperature 0 and the same max_tokens and ``\\n``
   stop. Building those messages is not timed for the naive side.
 * **raw**: the exact tokens our pipeline evaluated and sampled (recorded by
   ``LocalLLM.trace``), replayed through llama.cpp's low-level API (benchmarks/replay.py). The

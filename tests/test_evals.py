@@ -328,8 +328,9 @@ def test_thresholds_file_is_valid_and_never_trivial() -> None:
                 assert t.goal >= t.min
             else:
                 assert t.max is not None and t.goal <= t.max
-    assert table["judge"]["bad_caught_rate"].min == pytest.approx(0.9)
-    assert table["judge"]["good_passed_rate"].min == pytest.approx(0.9)
+    # the bar: catch >= 90 % of bad sentences while passing >= 90 % of good ones
+    assert (table["judge"]["bad_caught_rate"].min or 0) >= 0.9
+    assert (table["judge"]["good_passed_rate"].min or 0) >= 0.9
 
 
 def test_report_lists_failing_cases_and_writes_files(tmp_path: Path) -> None:
