@@ -80,7 +80,9 @@ class _Verifier:
         # same check, on the same text, that the evals apply afterwards.
         self.full = {b.marker: f"{b.title}\n\n{b.abstract}" for b in blocks}
         # Each source sentence is embedded once per answer, not once per checked sentence.
-        self.embedder = grounding.CachingEmbedder(embedder) if embedder is not None else None
+        if embedder is not None and not isinstance(embedder, grounding.CachingEmbedder):
+            embedder = grounding.CachingEmbedder(embedder)
+        self.embedder = embedder
         self.threshold = threshold
         self.on_sentence = on_sentence
         self.checks: list[SentenceCheck] = []

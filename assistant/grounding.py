@@ -31,9 +31,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
+from assistant.embed_cache import CachingEmbedder
 from assistant.protocols import Embedder
 from assistant.textnorm import (
     NumberMention,
@@ -287,28 +287,6 @@ def _embed(embedder: Embedder | None, texts: Sequence[str]) -> np.ndarray | None
     if embedder is None or not texts:
         return None
     return np.asarray(embedder.embed(list(texts)), dtype=np.float32)
-
-
-class CachingEmbedder:
-    """Wraps an Embedder and remembers each text's vector, so checking an answer sentence by
-    sentence embeds every source sentence once. Make one per answer (it grows unbounded)."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self.inner = embedder
-        self.name = embedder.name
-        self.dim = embedder.dim
-        self._vectors: dict[str, NDArray[np.float32]] = {}
-
-    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        todo = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        if todo:
-            self._vectors.update(zip(todo, self.inner.embed(todo), strict=True))
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._vectors[t] for t in texts]).astype(np.float32)
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
 
 
 def score_support(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from assistant import prompting
+from assistant import grounding, prompting
 from assistant.answer import AnswerConfig, answer_question
 from assistant.config import Settings
 from assistant.library import Library
@@ -18,6 +18,8 @@ from assistant.tldr import TldrConfig, write_tldr
 from assistant.tldr_store import TldrJournal
 from assistant.types import Answer, Paper, Tldr
 from vectorstore.chroma import ChromaStore
+
+SENTENCE_CACHE = 20_000  # embedded source sentences kept per process (about 30 MB)
 
 
 class Assistant:
@@ -55,7 +57,8 @@ class Assistant:
             s = self.settings
             self._retriever = Retriever(
                 self.library.store,
-                self.embedder,
+                # shared by every question: abstracts retrieved again are not re-embedded
+                grounding.CachingEmbedder(self.embedder, max_items=SENTENCE_CACHE),
                 top_k=s.top_k,
                 candidates=s.candidates,
                 rrf_k=s.rrf_k,
