@@ -79,6 +79,7 @@ def keyword_tokens(text: str) -> list[str]:
 
 
 _NAME = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+RECHECK_S = 10.0  # how often the keyword index asks the store whether others changed it
 MAX_NAME_PAPERS = 2  # a "name" shared by more titles (LLM, RAG) names a topic, not a paper
 
 
@@ -182,14 +183,26 @@ class Retriever:
         self.relevance_floor = relevance_floor
         self._index: _KeywordIndex | None = None
         self._index_key: tuple[int, int] | None = None
+        self._index_generation = -1
+        self._checked_at = 0.0
         self._lock = threading.Lock()
 
     def _keyword_index(self) -> _KeywordIndex:
-        key = (self.store.count_chunks(), self.store.count_papers())
+        # Writes through this store bump its generation. Counting chunks and papers in Chroma
+        # costs ~30 ms at 100k chunks, so that check (for writes from elsewhere) runs only
+        # every RECHECK_S seconds, not on every query.
         with self._lock:
-            if self._index is None or key != self._index_key:
-                self._index = _KeywordIndex(self.store.all_chunks())
-                self._index_key = key
+            now = time.monotonic()
+            generation = getattr(self.store, "generation", 0)
+            stale = self._index is None or generation != self._index_generation
+            if stale or now - self._checked_at > RECHECK_S:
+                key = (self.store.count_chunks(), self.store.count_papers())
+                if stale or key != self._index_key:
+                    self._index = _KeywordIndex(self.store.all_chunks())
+                    self._index_key = key
+                    self._index_generation = generation
+                self._checked_at = now
+            assert self._index is not None
             return self._index
 
     def invalidate(self) -> None:

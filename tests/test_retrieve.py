@@ -54,6 +54,29 @@ def retriever(store: ChromaStore, *, top_k: int = 5, relevance_floor: float = 0.
 # ------------------------------------------------------------------------------ unit, fakes
 
 
+def test_keyword_index_follows_writes_without_counting_on_every_query(
+    corpus: ChromaStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = retriever(corpus, relevance_floor=-1.0)
+    r.search("glacier melt")
+    counts = 0
+    real = corpus.count_chunks
+
+    def counting() -> int:
+        nonlocal counts
+        counts += 1
+        return real()
+
+    monkeypatch.setattr(corpus, "count_chunks", counting)
+    for _ in range(5):
+        r.search("coral reef")
+    assert counts == 0  # no store round trip per query
+    new = paper("Volcano ash plume tracking", "volcano ash plume eruption lidar")
+    ingest_papers([new], store=corpus, embedder=FakeEmbedder(), chunk_tokens=16, chunk_overlap=0)
+    hits = r.search("volcano ash plume eruption").hits
+    assert hits and hits[0].title == new.title  # the write was seen at once
+
+
 @pytest.mark.parametrize("title", list(TOPICS))
 def test_title_question_finds_that_paper_first(corpus: ChromaStore, title: str) -> None:
     got = retriever(corpus, relevance_floor=0.0).search(f"What does '{title}' find?")
