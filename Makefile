@@ -55,8 +55,10 @@ test: setup browser-deps lint typecheck
 eval: setup
 	$(BIN)/assistant eval --suite all --report test-artifacts/eval-report.md
 
+# Each benchmark prints ours vs a baseline measured side by side; run on an idle machine.
+BENCHES := tldr_throughput ask_latency kv_prefix batch_decode retrieval_scale memory answer_context ingest
 bench: setup
-	$(BIN)/python benchmarks/ingest.py
+	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 soak: setup
 	$(BIN)/python -m pytest -q -m soak -o addopts=''
