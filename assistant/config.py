@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(16, ge=0, le=128, description="Chunk overlap in embedder tokens.")
 
     # retrieval
-    top_k: int = Field(5, ge=1, le=50, description="Papers passed to the model per question.")
+    # 3, not 5: the full qa eval held every gated metric with a third less prefill
+    # (docs/PERFORMANCE.md, "Answer latency").
+    top_k: int = Field(3, ge=1, le=50, description="Papers passed to the model per question.")
     candidates: int = Field(30, ge=1, le=500, description="Chunks fetched per retriever.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     relevance_floor: float = Field(

@@ -16,7 +16,7 @@ def test_defaults(isolated_env: Path) -> None:
     s = load_settings()
     assert s.data_dir == isolated_env  # from ASSISTANT_DATA_DIR, set by the autouse fixture
     assert s.config_file is None
-    assert (s.top_k, s.chunk_tokens, s.chunk_overlap, s.relevance_floor) == (5, 96, 16, 0.35)
+    assert (s.top_k, s.chunk_tokens, s.chunk_overlap, s.relevance_floor) == (3, 96, 16, 0.35)
     assert (s.collection, s.host, s.port, s.n_ctx) == ("papers", "127.0.0.1", 7860, 2048)
     assert s.store_dir == isolated_env / "chroma"
 
@@ -97,7 +97,7 @@ def test_config_json_command(
     assert main(["config", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["data_dir"] == str(isolated_env)
-    assert data["top_k"] == 5
+    assert data["top_k"] == 3
     assert set(data) == set(Settings.model_fields)
 
     other = tmp_path / "elsewhere"
