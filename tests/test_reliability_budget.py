@@ -235,8 +235,10 @@ def test_ask_never_overflows_and_reports_dropped(
 def test_no_source_fits_abstains_without_calling_the_model(retriever: Retriever) -> None:
     """Found by the property above: with every source dropped the model used to be called
     anyway, and verifying its answer against no sources raised StopIteration."""
-    llm = RecordingLLM(n_ctx=256, default_text="Cappy has 360 million parameters [1].")
     q = "How many parameters does Cappy have?"
+    # A window that holds the instructions, the question and the answer, but no source at all.
+    bare = FakeLLM().prompt_tokens(prompting.split_system_user("answer", sources="", question=q))
+    llm = RecordingLLM(n_ctx=bare + 64 + 4, default_text="Cappy has 360 million parameters [1].")
     ans = answer_question(q, llm=llm, retriever=retriever, config=AnswerConfig(max_tokens=64))
     assert ans.abstained and llm.calls == []
     assert ans.dropped_sources == [r.paper_id for r in ans.retrieved] != []
