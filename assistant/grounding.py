@@ -54,7 +54,6 @@ from assistant.textnorm import (
 )
 
 __all__ = [
-    "HARD_GATE_REASONS",
     "DEFAULT_THRESHOLD",
     "CachingEmbedder",
     "SentenceVerdict",
@@ -75,17 +74,6 @@ __all__ = [
 DEFAULT_THRESHOLD = 0.6
 GATE_CAP = 0.2  # highest score a claim with an unsupported number or entity can get
 SHORT_CAP = 0.3  # highest score of a claim with too few content words, unless quoted
-# Reasons of the gates that do not depend on the embedding (checked before ``best`` is chosen):
-# a claim failing one of them fails with or without an embedder.
-HARD_GATE_REASONS = (
-    "number ",
-    "entity ",
-    "too few content words",
-    "url ",
-    "comparison ",
-    "empty sentence",
-    "no source text",
-)
 MIN_CONTENT_WORDS = 2
 SIM_FLOOR, SIM_CEIL = 0.3, 0.85  # cosine mapped linearly onto 0..1 between these
 LEX_WEIGHT = 0.75  # share of the lexical score when an embedder is given (MiniLM-calibrated)

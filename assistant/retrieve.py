@@ -193,7 +193,7 @@ class Retriever:
         # every RECHECK_S seconds, not on every query.
         with self._lock:
             now = time.monotonic()
-            generation = getattr(self.store, "generation", 0)
+            generation = self.store.generation
             stale = self._index is None or generation != self._index_generation
             if stale or now - self._checked_at > RECHECK_S:
                 key = (self.store.count_chunks(), self.store.count_papers())

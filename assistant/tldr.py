@@ -126,15 +126,8 @@ def judge_candidate(
         return False, 0.0, "repeats the title"
     if len(grounding.split_sentences(candidate)) != 1:
         return False, 0.0, "not one sentence"
-    sources = [f"{paper.title}\n{paper.abstract}"]
-    if embedder is not None:
-        # The hard gates (numbers, entities, URLs, comparisons, length) do not depend on the
-        # embedding: a candidate failing one is rejected without paying for the embedder.
-        lexical = grounding.score_support(candidate, sources, threshold=cfg.threshold)
-        if lexical.reason.startswith(grounding.HARD_GATE_REASONS):
-            return False, lexical.score, lexical.reason
     support = grounding.score_support(
-        candidate, sources, embedder=embedder, threshold=cfg.threshold
+        candidate, [f"{paper.title}\n{paper.abstract}"], embedder=embedder, threshold=cfg.threshold
     )
     return support.supported, support.score, support.reason
 

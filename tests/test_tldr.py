@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -155,33 +153,3 @@ def test_exports_survive_nasty_text(tmp_path: Path, fmt: str) -> None:
 def test_export_rejects_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown export format"):
         render_export([], "xml")
-
-
-class _CountingEmbedder(FakeEmbedder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts = 0
-
-    def embed(self, texts: Sequence[str]) -> Any:
-        self.texts += len(texts)
-        return super().embed(texts)
-
-
-def test_hard_gate_failures_skip_the_embedder_and_verdicts_do_not_change() -> None:
-    from assistant.tldr import judge_candidate
-
-    paper = parse_file(SAMPLE).papers[0]  # Cappy: 360 million parameters
-    cfg = TldrConfig()
-    emb = _CountingEmbedder()
-    ok, _, why = judge_candidate("Cappy is a scorer with 999 million parameters.", paper, cfg, emb)
-    assert not ok and why.startswith("number") and emb.texts == 0
-    candidates = [
-        "Cappy is a scorer with 999 million parameters.",
-        "Cappy is a small scorer with 360 million parameters that boosts multi-task LLMs.",
-        "The abstract is a concise summary of the main contribution of the abstract.",
-        "Paris hosts a pretrained scorer called Cappy.",
-    ]
-    source = [f"{paper.title}\n{paper.abstract}"]
-    for c in candidates:
-        full = grounding.score_support(c, source, embedder=FakeEmbedder(), threshold=cfg.threshold)
-        assert judge_candidate(c, paper, cfg, FakeEmbedder())[0] == full.supported, c
