@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field
@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     model_sha256: str | None = Field(
         None, description="Expected sha256 of model_path; the bundled model's is always pinned."
     )
+    model_runtime: Literal["auto", "original", "q8_0", "f16"] = Field(
+        "auto",
+        description="Weight encoding the model runs in: 'auto' re-encodes the bundled Q4_1 model "
+        "as Q8_0 once (same weights, faster CPU kernels) and runs other GGUFs as they are; "
+        "'original' never converts; 'q8_0'/'f16' convert any GGUF once into <data_dir>/models.",
+    )
+    flash_attn: bool = Field(True, description="llama.cpp flash attention (faster prefill).")
     n_ctx: int = Field(2048, ge=256, le=131072, description="Context window in tokens.")
     n_threads: int | None = Field(None, ge=1, description="Threads; default from CPU affinity.")
     n_batch: int = Field(512, ge=8, description="Prompt-processing batch size in tokens.")

@@ -59,14 +59,35 @@ def _load_safetensors(path: Path) -> dict[str, F32]:
     return out
 
 
-def _gelu(x: F32) -> F32:
-    from scipy.special import erf  # numpy has no erf; GELU needs the exact one
+# erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7, float32's own precision): exact
+# GELU without importing scipy (~0.4 s of a cold start) and in about half scipy's time.
+_ERF_A = tuple(
+    np.float32(a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+)
+_ERF_P = np.float32(0.3275911)
+_INV_SQRT2 = np.float32(1.0 / math.sqrt(2.0))
 
-    out = erf(x * np.float32(1.0 / math.sqrt(2.0)))
-    out += 1.0
-    out *= x
-    out *= 0.5
-    return cast(F32, out.astype(np.float32, copy=False))
+
+def _gelu(x: F32) -> F32:
+    """x * (1 + erf(x / sqrt 2)) / 2, computed in place on two temporaries."""
+    z = np.abs(x)
+    z *= _INV_SQRT2
+    t = z * _ERF_P
+    t += 1.0
+    np.reciprocal(t, out=t)
+    a1, a2, a3, a4, a5 = _ERF_A
+    half_erfc = t * a5
+    for a in (a4, a3, a2, a1):
+        half_erfc += a
+        half_erfc *= t
+    np.square(z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    half_erfc *= z
+    half_erfc *= 0.5  # now erfc(|x| / sqrt 2) / 2
+    np.subtract(1.0, half_erfc, out=half_erfc, where=x >= 0)
+    half_erfc *= x
+    return cast(F32, half_erfc.astype(np.float32, copy=False))
 
 
 def _layer_norm(x: F32, w: F32, b: F32, eps: float = 1e-12) -> F32:

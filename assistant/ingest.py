@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+from typing import TYPE_CHECKING
 
 from assistant.protocols import Embedder
 from assistant.types import Chunk, IngestReport, Paper, Rejection
 from vectorstore.chroma import ChromaStore
+
+if TYPE_CHECKING:  # importing langchain costs ~0.4 s, which `assistant ask` never needs
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 ProgressFn = Callable[[int], None]
 WRITE_GROUP = 64  # papers per commit group
@@ -23,6 +25,8 @@ WRITE_GROUP = 64  # papers per commit group
 def make_splitter(
     embedder: Embedder, chunk_tokens: int, overlap: int
 ) -> RecursiveCharacterTextSplitter:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     return RecursiveCharacterTextSplitter(
         chunk_size=chunk_tokens,
         chunk_overlap=min(overlap, chunk_tokens // 2),

