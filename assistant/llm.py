@@ -487,13 +487,21 @@ class LocalLLM:
         return text
 
     def render_prompt(self, messages: Sequence[Message]) -> str:
-        """The templated prompt text for ``messages`` (contents neutralised)."""
+        """The templated prompt text for ``messages`` (contents neutralised).
+
+        A trailing assistant message is the opener of the reply: the prompt ends with it,
+        right after the generation prompt, so the model continues it.
+        """
         llama = self._ensure_loaded()
+        opener = ""
+        if messages and messages[-1]["role"] == "assistant":
+            opener = self._neutralise(llama, messages[-1]["content"])
+            messages = messages[:-1]
         clean: list[Message] = [
             {"role": m["role"], "content": self._neutralise(llama, m["content"])} for m in messages
         ]
         try:
-            return self._formatter(clean)
+            return self._formatter(clean) + opener
         except Exception as exc:  # e.g. the template's raise_exception on role order
             raise ModelError(f"the chat template rejected the messages: {exc}") from exc
 

@@ -15,6 +15,11 @@ Each prompt is a Markdown file ``prompts/<name>.md`` shipped as package data. A 
 * Jinja comments (``{# ... #}``) may document a file; they render to nothing. Each part is
   stripped of leading and trailing whitespace after rendering.
 * A file without the separator is a single user part with an empty system part.
+* An optional last part after a line ``---assistant---`` is fixed text that OPENS the model's
+  reply ("This paper"): the model continues it instead of starting its reply freely. A small
+  model that starts on its own tends to describe the abstract ("The abstract is a concise
+  summary...") instead of the paper; an opener steers it to the contribution. It becomes a
+  trailing ``assistant`` message, which :class:`assistant.llm.LocalLLM` continues.
 
 Rendering is strict both ways: a variable the template uses but the caller did not pass, and a
 variable the caller passed but the template does not use, both raise :class:`PromptError`
@@ -41,6 +46,7 @@ from assistant.protocols import Message
 SEPARATOR = "---user---"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SEP_RE = re.compile(r"^---user---[ \t]*$", re.MULTILINE)
+_OPENER_RE = re.compile(r"^---assistant---[ \t]*$", re.MULTILINE)
 
 _env = SandboxedEnvironment(
     undefined=StrictUndefined,
@@ -60,6 +66,7 @@ class _Parsed:
     system: Template
     user: Template
     variables: frozenset[str]
+    opener: str = ""
 
 
 _cache: dict[str, _Parsed] = {}
@@ -89,6 +96,13 @@ def _parse(name: str, raw: bytes) -> _Parsed:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PromptError(f"prompt template {name!r} is not UTF-8: {exc}") from exc
+    body_opener = _OPENER_RE.split(source)
+    if len(body_opener) > 2:
+        raise PromptError(f"prompt template {name!r} has more than one '---assistant---' line")
+    opener = body_opener[1].strip() if len(body_opener) == 2 else ""
+    if opener and _variables(opener, name, "assistant"):
+        raise PromptError(f"prompt template {name!r}: the assistant opener must be fixed text")
+    source = body_opener[0]
     parts = _SEP_RE.split(source)
     if len(parts) > 2:
         raise PromptError(f"prompt template {name!r} has more than one {SEPARATOR!r} line")
@@ -106,6 +120,7 @@ def _parse(name: str, raw: bytes) -> _Parsed:
         system=_env.from_string(system_src),
         user=_env.from_string(user_src),
         variables=user_vars,
+        opener=opener,
     )
 
 
@@ -156,13 +171,22 @@ def _render_parts(name: str, variables: dict[str, Any]) -> tuple[str, str]:
 
 
 def split_system_user(name: str, **variables: Any) -> list[Message]:
-    """Chat messages for template ``name``: a fixed system turn (if any) and the user turn."""
-    system, user = _render_parts(name, variables)
+    """Chat messages for template ``name``: a fixed system turn (if any), the user turn, and
+    the opener of the reply as a trailing assistant turn (if the template has one)."""
+    parsed = _load(name)
+    system, user = _render_parsed(parsed, variables)
     messages: list[Message] = []
     if system:
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": user})
+    if parsed.opener:
+        messages.append({"role": "assistant", "content": parsed.opener})
     return messages
+
+
+def reply_opener(messages: list[Message]) -> str:
+    """The opener the model is asked to continue (a trailing assistant turn), or ''."""
+    return messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
 
 
 def render(name: str, **variables: Any) -> str:

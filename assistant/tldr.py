@@ -113,6 +113,19 @@ def clean_candidate(text: str, title: str) -> str:
     return sentences[0].strip() if sentences else ""
 
 
+def continue_opener(opener: str, text: str) -> str:
+    """The reply as the model wrote it after the ``opener`` it was asked to continue.
+
+    A continuation starts with a space or punctuation (" proposes ...", ", a ..."); a reply that
+    starts afresh (a model ignoring the opener) is taken as the whole reply.
+    """
+    if not opener or text.lower().startswith(opener.lower()):
+        return text
+    if text[:1].isspace() or text[:1] in ",;:-–'’":
+        return opener + text
+    return text
+
+
 def judge_candidate(
     candidate: str, paper: Paper, cfg: TldrConfig, embedder: Embedder | None
 ) -> tuple[bool, float, str]:
@@ -150,6 +163,7 @@ def write_tldr(
     # Planted instructions are dropped before the model or the judge sees the abstract.
     paper = paper.model_copy(update={"abstract": sanitize_source(paper.abstract) or paper.title})
     messages = tldr_messages(paper, llm, cfg.max_tokens, cfg.source_tokens)
+    opener = prompting.reply_opener(messages)
     if embedder is not None:
         embedder = grounding.CachingEmbedder(embedder)  # abstract sentences embedded once
     best: tuple[float, str] | None = None
@@ -164,7 +178,7 @@ def write_tldr(
         )
         if gen.finish_reason == "repetition":  # the model looped: never a summary
             continue
-        candidate = clean_candidate(gen.text, paper.title)
+        candidate = clean_candidate(continue_opener(opener, gen.text), paper.title)
         ok, support, _ = judge_candidate(candidate, paper, cfg, embedder)
         if ok and (best is None or support > best[0]):
             best = (support, _finish(candidate))

@@ -6,7 +6,10 @@ Warm: one ``Assistant`` (real model and embedder, the sample corpus ingested) an
 ``--questions`` questions of evals/fixtures/qa_answerable.jsonl after one untimed warm-up
 question. Per question: time to the model's first token (TTFT), time to the first verified
 sentence shown to the user, and total; p50/p95 of each, and the breakdown from
-``Answer.timings`` (embed, retrieve, prompt build, prefill, decode, verify).
+``Answer.timings`` (embed, retrieve, prompt build, prefill, decode, verify). The baseline is a
+second ``Assistant`` on the GGUF as shipped with llama.cpp's default attention
+(``model_runtime = "original"``, ``flash_attn = false``), asked the same questions interleaved
+with ours (``--no-baseline`` skips it).
 
 Cold: ``assistant ask --draft QUESTION`` in a new process (``--cold-runs`` times): time to the
 first model token (the draft stream on stderr), to the first verified sentence (stdout), and to
@@ -39,59 +42,80 @@ def load_questions(n: int) -> list[str]:
     return [str(r["question"]) for r in rows[:n]]
 
 
-def warm_run(asst: Any, questions: list[str]) -> dict[str, Any]:
-    ttft: list[float] = []
-    ttft_cpu: list[float] = []
-    first_sentence: list[float] = []
-    total: list[float] = []
-    total_cpu: list[float] = []
-    phases: dict[str, list[float]] = {k: [] for k in PHASES}
-    abstained = 0
-    llm = asst.llm
-    llm.stats.reset()
-    for q in questions:
+class _Warm:
+    """Per-question measurements of one assistant."""
+
+    def __init__(self, asst: Any) -> None:
+        self.asst = asst
+        self.ttft: list[float] = []
+        self.ttft_cpu: list[float] = []
+        self.first_sentence: list[float] = []
+        self.total: list[float] = []
+        self.total_cpu: list[float] = []
+        self.phases: dict[str, list[float]] = {k: [] for k in PHASES}
+        self.abstained = 0
+        asst.llm.stats.reset()
+
+    def ask(self, q: str) -> None:
         marks: dict[str, float] = {}
         t0, c0 = time.perf_counter(), time.process_time()
 
-        def on_token(_: str, marks: dict[str, float] = marks) -> None:
+        def on_token(_: str) -> None:
             if "token" not in marks:
                 marks["token"] = time.perf_counter()
                 marks["token_cpu"] = time.process_time()
 
-        def on_sentence(_: str, marks: dict[str, float] = marks) -> None:
+        def on_sentence(_: str) -> None:
             marks.setdefault("sentence", time.perf_counter())
 
-        ans = asst.ask(q, on_token=on_token, on_sentence=on_sentence)
+        ans = self.asst.ask(q, on_token=on_token, on_sentence=on_sentence)
         t_end = time.perf_counter()
-        total.append(t_end - t0)
-        total_cpu.append(time.process_time() - c0)
+        self.total.append(t_end - t0)
+        self.total_cpu.append(time.process_time() - c0)
         if "token" in marks:
-            ttft.append(marks["token"] - t0)
-            ttft_cpu.append(marks["token_cpu"] - c0)
-        first_sentence.append(marks.get("sentence", t_end) - t0)
-        abstained += ans.abstained
+            self.ttft.append(marks["token"] - t0)
+            self.ttft_cpu.append(marks["token_cpu"] - c0)
+        self.first_sentence.append(marks.get("sentence", t_end) - t0)
+        self.abstained += ans.abstained
         for k in PHASES:
             if k in ans.timings:
-                phases[k].append(float(ans.timings[k]))
-    st = llm.stats
-    return {
-        "questions": len(questions),
-        "abstained": abstained,
-        "ttft_s": summary(ttft),
-        "ttft_cpu_s": summary(ttft_cpu),
-        "first_sentence_s": summary(first_sentence),
-        "total_s": summary(total),
-        "total_cpu_s": summary(total_cpu),
-        "breakdown_p50_s": {k: summary(v)["p50"] for k, v in phases.items() if v},
-        "breakdown_mean_s": {k: summary(v)["mean"] for k, v in phases.items() if v},
-        "model": {
-            "calls": st.calls,
-            "prompt_tokens_mean": round(st.prompt_tokens / max(1, st.calls), 1),
-            "kv_reuse_share": round(st.reused_tokens / max(1, st.prompt_tokens), 3),
-            "completion_tokens_mean": round(st.completion_tokens / max(1, st.calls), 1),
-            "repetition_stops": st.repetition_stops,
-        },
-    }
+                self.phases[k].append(float(ans.timings[k]))
+
+    def result(self) -> dict[str, Any]:
+        st = self.asst.llm.stats
+        return {
+            "questions": len(self.total),
+            "abstained": self.abstained,
+            "ttft_s": summary(self.ttft),
+            "ttft_cpu_s": summary(self.ttft_cpu),
+            "first_sentence_s": summary(self.first_sentence),
+            "total_s": summary(self.total),
+            "total_cpu_s": summary(self.total_cpu),
+            "breakdown_p50_s": {k: summary(v)["p50"] for k, v in self.phases.items() if v},
+            "breakdown_mean_s": {k: summary(v)["mean"] for k, v in self.phases.items() if v},
+            "model": {
+                "calls": st.calls,
+                "prompt_tokens_mean": round(st.prompt_tokens / max(1, st.calls), 1),
+                "kv_reuse_share": round(st.reused_tokens / max(1, st.prompt_tokens), 3),
+                "completion_tokens_mean": round(st.completion_tokens / max(1, st.calls), 1),
+                "repetition_stops": st.repetition_stops,
+            },
+        }
+
+
+def warm_runs(assts: dict[str, Any], questions: list[str]) -> dict[str, dict[str, Any]]:
+    """Every question asked of each assistant in turn (order alternating per question), so
+    load drift on a shared machine hits all of them alike."""
+    runs = {name: _Warm(a) for name, a in assts.items()}
+    order = list(runs.values())
+    for i, q in enumerate(questions):
+        for run in order if i % 2 == 0 else order[::-1]:
+            run.ask(q)
+    return {name: run.result() for name, run in runs.items()}
+
+
+def warm_run(asst: Any, questions: list[str]) -> dict[str, Any]:
+    return warm_runs({"x": asst}, questions)["x"]
 
 
 def cold_start(data_dir: Path, question: str, threads: int | None) -> dict[str, float]:
@@ -133,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", type=Path, default=None, help="an ingested data dir to reuse")
     ap.add_argument("--cold-runs", type=int, default=3)
     ap.add_argument("--compare-threads", default="", help="e.g. 1,2: warm run per thread count")
+    ap.add_argument(
+        "--no-baseline", action="store_true", help="skip the as-shipped GGUF baseline run"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -143,12 +170,24 @@ def main(argv: list[str] | None = None) -> int:
     questions = load_questions(args.questions)
     settings = Settings(data_dir=data_dir, n_threads=args.threads)
     result: dict[str, Any] = {"benchmark": "ask_latency", "data_dir": str(data_dir)}
-    with Assistant(settings) as asst:
-        result["machine"] = machine(asst.llm.n_threads)
-        log(f"warm-up ({asst.llm.n_threads} threads, load {result['machine']['load_avg_start']})")
+    assts = {"ours": Assistant(settings)}
+    if not args.no_baseline:
+        # the GGUF as shipped, llama.cpp's default attention: what the fast paths replace
+        base = settings.model_copy(update={"model_runtime": "original", "flash_attn": False})
+        assts["baseline"] = Assistant(base)
+    result["machine"] = machine(assts["ours"].llm.n_threads)
+    log(f"warm-up ({assts['ours'].llm.n_threads} threads, {result['machine']['load_avg_start']})")
+    for asst in assts.values():
         asst.llm.load()
         asst.ask("What does the Cappy paper propose?")
-        result["warm"] = warm_run(asst, questions)
+    warm = warm_runs(assts, questions)
+    for asst in assts.values():
+        asst.close()
+    result["warm"] = warm["ours"]
+    if "baseline" in warm:
+        result["baseline_warm"] = warm["baseline"]
+        b, o = warm["baseline"]["ttft_s"]["p50"], warm["ours"]["ttft_s"]["p50"]
+        result["ttft_p50_ratio_baseline_vs_ours"] = round(b / o, 3) if o else None
     by_threads: dict[str, Any] = {}
     for t in [int(x) for x in args.compare_threads.split(",") if x.strip()]:
         with Assistant(Settings(data_dir=data_dir, n_threads=t)) as asst:
@@ -180,6 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['cold']['first_output_s']['p50']:.2f}s, exit p50 "
         f"{result['cold']['exit_s']['p50']:.2f}s (goal first output <= 4s)",
     ]
+    if "baseline_warm" in result:
+        bw = result["baseline_warm"]
+        lines.append(
+            f"baseline (GGUF as shipped, no flash attention), same questions interleaved: "
+            f"TTFT p50 {bw['ttft_s']['p50']:.3f}s p95 {bw['ttft_s']['p95']:.3f}s, total p50 "
+            f"{bw['total_s']['p50']:.3f}s; ratio baseline/ours TTFT p50 "
+            f"{result['ttft_p50_ratio_baseline_vs_ours']}x"
+        )
     for n_threads, r in by_threads.items():
         lines.append(
             f"threads {n_threads}: TTFT p50 {r['ttft_s']['p50']:.3f}s "

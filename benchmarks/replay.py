@@ -38,7 +38,9 @@ def _sampler(temperature: float, seed: int, n_vocab: int) -> Any:
 class Replayer:
     """A bare llama.cpp context over an already loaded model (a ``llama_cpp.Llama``)."""
 
-    def __init__(self, llama: Any, *, n_ctx: int, n_batch: int, n_threads: int) -> None:
+    def __init__(
+        self, llama: Any, *, n_ctx: int, n_batch: int, n_threads: int, flash_attn: bool = False
+    ) -> None:
         import llama_cpp
         from llama_cpp import _internals
 
@@ -49,6 +51,11 @@ class Replayer:
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         params.no_perf = True
+        params.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if flash_attn
+            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
         self._ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
         self._mem = llama_cpp.llama_get_memory(self._ctx.ctx)
         self._n_batch = n_batch

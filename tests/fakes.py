@@ -37,13 +37,18 @@ from numpy.typing import NDArray
 from assistant.errors import ModelError
 from assistant.protocols import Generation, Message
 
-__all__ = ["FakeEmbedder", "FakeLLM", "fake_token_count"]
+__all__ = ["FakeEmbedder", "FakeLLM", "fake_token_count", "user_text"]
 
 TOKENS_PER_WORD = 1.3
 MESSAGE_OVERHEAD = 4  # like "<|im_start|>role\n ... <|im_end|>\n"
 PROMPT_OVERHEAD = 3  # like the "<|im_start|>assistant\n" generation prompt
 
 _PIECE_RE = re.compile(r"\s*\S+|\s+")
+
+
+def user_text(messages: Sequence[Message]) -> str:
+    """The last user turn (a TL;DR prompt ends with the reply opener, an assistant turn)."""
+    return next(m["content"] for m in reversed(messages) if m["role"] == "user")
 
 
 def fake_token_count(text: str) -> int:

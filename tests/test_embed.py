@@ -98,3 +98,30 @@ def test_similar_texts_closer_than_unrelated(real_embedder: MiniLMEmbedder) -> N
         ]
     )
     assert float(q @ near) > float(q @ far) + 0.2
+
+
+def test_small_calls_leave_one_blas_thread_bulk_calls_use_all(
+    real_embedder: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle OpenBLAS workers spin and slow the model down: small calls (questions, checks,
+    TL;DRs) run on one thread and leave one; bulk calls (ingest) get every thread back."""
+    from threadpoolctl import threadpool_info
+
+    from assistant import embed as embed_mod
+
+    def blas_threads() -> set[int]:
+        return {int(i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen: list[set[int]] = []
+    forward = real_embedder._forward
+
+    def spying(batch: list[list[int]]) -> np.ndarray:
+        seen.append(blas_threads())
+        return forward(batch)
+
+    monkeypatch.setattr(real_embedder, "_forward", spying)
+    real_embedder.embed(["one small call"])
+    assert seen[-1] == {1} and blas_threads() == {1}
+    real_embedder.embed([f"text number {i}" for i in range(embed_mod.BULK_TEXTS)])
+    assert seen[-1] == {real_embedder._all_threads}
+    assert blas_threads() == {1}

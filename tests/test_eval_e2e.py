@@ -20,13 +20,13 @@ from assistant.protocols import Message
 from assistant.types import SentenceCheck
 from evals.gate import Threshold
 from evals.runner import run_suites
-from tests.fakes import FakeEmbedder, FakeLLM
+from tests.fakes import FakeEmbedder, FakeLLM, user_text
 
 _BLOCK = re.compile(r"^\[(\d+)\] [^\n]*\n(.+?)(?=\n\n\[\d+\] |\n\nQuestion:|\Z)", re.M | re.S)
 
 
 def _first_source_sentence(messages: list[Message]) -> str:
-    blocks = _BLOCK.findall(messages[-1]["content"])
+    blocks = _BLOCK.findall(user_text(messages))
     if not blocks:
         return "I can't answer that from the indexed abstracts."
     marker, text = blocks[0]

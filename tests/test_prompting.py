@@ -11,6 +11,7 @@ from assistant import prompting
 from assistant.prompting import (
     PromptError,
     render,
+    reply_opener,
     split_system_user,
     template_hash,
     template_names,
@@ -22,6 +23,7 @@ SHIPPED = {
     "tldr": {"title", "abstract"},
     "rewrite": {"history", "question"},
 }
+OPENERS = {"tldr": "This paper"}  # templates whose reply starts with fixed text
 
 
 def _values(name: str, tag: str = "x") -> dict[str, str]:
@@ -37,7 +39,11 @@ def test_shipped_templates_are_the_expected_ones() -> None:
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_every_shipped_template_renders_with_exactly_its_variables(name: str) -> None:
     messages = split_system_user(name, **_values(name))
-    assert [m["role"] for m in messages] == ["system", "user"]
+    roles = ["system", "user"] + (["assistant"] if name in OPENERS else [])
+    assert [m["role"] for m in messages] == roles
+    if name in OPENERS:
+        assert messages[-1]["content"] == OPENERS[name]
+        assert reply_opener(messages) == OPENERS[name]
     for var in SHIPPED[name]:
         assert f"<{var}-x>" in messages[1]["content"]
         assert f"<{var}-x>" not in messages[0]["content"]
@@ -108,6 +114,17 @@ def test_unknown_or_unsafe_names_fail(name: str) -> None:
 def test_variables_in_system_part_are_rejected() -> None:
     with pytest.raises(PromptError, match="system part must be fixed text"):
         prompting._parse("bad", b"Hello {{ user }}\n---user---\n{{ question }}\n")
+
+
+def test_opener_is_fixed_text_after_the_user_part() -> None:
+    parsed = prompting._parse("o", b"sys\n---user---\n{{ q }}\n---assistant---\nThis paper\n")
+    assert parsed.opener == "This paper"
+    assert prompting._render_parsed(parsed, {"q": "x"}) == ("sys", "x")
+    with pytest.raises(PromptError, match="opener must be fixed text"):
+        prompting._parse("o", b"sys\n---user---\n{{ q }}\n---assistant---\n{{ q }}\n")
+    with pytest.raises(PromptError, match="more than one '---assistant---'"):
+        prompting._parse("o", b"s\n---user---\nu\n---assistant---\na\n---assistant---\nb\n")
+    assert reply_opener([{"role": "user", "content": "u"}]) == ""
 
 
 def test_two_separators_are_rejected() -> None:

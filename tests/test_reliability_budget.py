@@ -32,7 +32,7 @@ from assistant.rewrite import standalone_question
 from assistant.sources import parse_file
 from assistant.tldr import tldr_messages
 from assistant.types import Hit, Paper
-from tests.fakes import FakeEmbedder, FakeLLM
+from tests.fakes import FakeEmbedder, FakeLLM, user_text
 from vectorstore.chroma import ChromaStore
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assistant" / "data" / "hf_daily_sample.txt"
@@ -120,7 +120,7 @@ def check_build_prompt(
     shown = [b.hit.paper_id for b in blocks]
     assert sorted(shown + dropped) == sorted(h.paper_id for h in hits)  # each exactly once
     assert [b.marker for b in blocks] == list(range(1, len(blocks) + 1))
-    user = messages[-1]["content"]
+    user = user_text(messages)
     for b in blocks:
         assert f"[{b.marker}] {b.title}\n{b.text}" in user
 
@@ -227,7 +227,7 @@ def test_ask_never_overflows_and_reports_dropped(
     assert set(ans.dropped_sources) <= retrieved
     assert not {c.paper_id for c in ans.citations} & set(ans.dropped_sources)
     if llm.calls and not ans.abstained:
-        prompt = llm.calls[-1][-1]["content"]
+        prompt = user_text(llm.calls[-1])
         for r in ans.retrieved:  # a retrieved paper is in the prompt or reported as dropped
             assert r.paper_id in ans.dropped_sources or f"] {r.title}\n" in prompt
 

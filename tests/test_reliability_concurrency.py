@@ -31,7 +31,7 @@ from assistant.textnorm import split_sentences
 from assistant.tldr import write_tldr
 from assistant.tldr_store import TldrJournal
 from assistant.types import Paper
-from tests.fakes import FakeEmbedder, FakeLLM
+from tests.fakes import FakeEmbedder, FakeLLM, user_text
 from vectorstore.chroma import ChromaStore
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assistant" / "data" / "hf_daily_sample.txt"
@@ -45,7 +45,7 @@ QUESTIONS = [
 
 def grounded(messages: list[Message]) -> str:
     """Answers with the first sentence of source [1]; TL;DRs with the abstract's first."""
-    user = messages[-1]["content"]
+    user = user_text(messages)
     if "Abstract:" in user:
         return split_sentences(user.split("Abstract:", 1)[1])[0]
     first = re.search(r"\[1\] [^\n]*\n([^\n]*)", user)

@@ -172,13 +172,13 @@ from assistant.config import Settings
 from assistant.service import Assistant
 from assistant.sources import parse_file
 from assistant.textnorm import split_sentences
-from tests.fakes import FakeEmbedder, FakeLLM
+from tests.fakes import FakeEmbedder, FakeLLM, user_text
 
 data_dir, src, delay = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
 papers = parse_file(src).papers
 
 def first_sentence(messages):
-    return split_sentences(messages[-1]["content"].split("Abstract:", 1)[1])[0]
+    return split_sentences(user_text(messages).split("Abstract:", 1)[1])[0]
 
 llm = FakeLLM(responder=first_sentence, delay_s=delay)
 store = object()  # the batch takes its papers from the file: no store (and no Chroma) needed

@@ -32,7 +32,7 @@ from assistant.sources import parse_file
 from assistant.textnorm import split_sentences
 from assistant.tldr import TldrConfig, write_tldr
 from assistant.types import Answer, Paper, Tldr
-from tests.fakes import FakeEmbedder, FakeLLM
+from tests.fakes import FakeEmbedder, FakeLLM, user_text
 from tests.helpers_reliability import CANARY_RE, POISONED, POISONED_PARAPHRASED, leaks
 from vectorstore.chroma import ChromaStore
 
@@ -195,7 +195,7 @@ def test_tldrs_of_poisoned_papers_show_no_canary_and_no_url(
 
 
 def first_abstract_sentence(messages: list[Message]) -> str:
-    return split_sentences(messages[-1]["content"].split("Abstract:", 1)[1])[0]
+    return split_sentences(user_text(messages).split("Abstract:", 1)[1])[0]
 
 
 def _batch(
@@ -206,7 +206,7 @@ def _batch(
     store = ChromaStore(None, f"t-{uuid.uuid4().hex[:12]}")
     with Assistant(settings, write=True, llm=llm, embedder=FakeEmbedder(), store=store) as a:
         for rec in a.tldrs(papers):
-            calls = [c for c in llm.calls if rec.title in c[-1]["content"]]
+            calls = [c for c in llm.calls if rec.title in user_text(c)]
             yield rec, calls
 
 

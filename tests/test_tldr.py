@@ -11,7 +11,7 @@ import pytest
 
 from assistant import grounding
 from assistant.sources import parse_file
-from assistant.tldr import TldrConfig, clean_candidate, write_tldr
+from assistant.tldr import TldrConfig, clean_candidate, continue_opener, write_tldr
 from assistant.tldr_store import TldrJournal, export, render_export
 from assistant.types import Paper, Tldr
 from tests.fakes import FakeEmbedder, FakeLLM
@@ -36,6 +36,22 @@ def test_faithful_candidate_is_generated(cappy: Paper) -> None:
     assert rec.words == 12 and rec.support >= 0.6
     assert rec.provenance["content_hash"] == cappy.content_hash
     assert len(llm.calls) == 1
+
+
+def test_the_model_continues_the_reply_opener(cappy: Paper) -> None:
+    llm = FakeLLM().enqueue(" introduces Cappy, a small scorer with 360 million parameters.")
+    rec = write_tldr(cappy, llm=llm, embedder=FakeEmbedder(), config=_cfg())
+    assert rec.method == "generated"
+    assert rec.tldr == "This paper introduces Cappy, a small scorer with 360 million parameters."
+    assert llm.calls[0][-1] == {"role": "assistant", "content": "This paper"}
+
+
+def test_continue_opener_joins_only_continuations() -> None:
+    assert continue_opener("This paper", " proposes X.") == "This paper proposes X."
+    assert continue_opener("This paper", ", in short, X.") == "This paper, in short, X."
+    assert continue_opener("This paper", "This paper proposes X.") == "This paper proposes X."
+    assert continue_opener("This paper", "Cappy is X.") == "Cappy is X."  # started afresh
+    assert continue_opener("", " x") == " x"
 
 
 def test_hallucinated_number_falls_back_to_extractive(cappy: Paper) -> None:

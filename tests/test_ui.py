@@ -31,7 +31,7 @@ from assistant.protocols import Message
 from assistant.service import Assistant
 from assistant.sources import parse_file
 from assistant.types import Answer, Citation, IngestReport, Paper, Rejection, RetrievedRef
-from tests.fakes import FakeEmbedder, FakeLLM
+from tests.fakes import FakeEmbedder, FakeLLM, user_text
 from ui import render
 from ui.guard import blocked_paths, check_bind, is_loopback, parse_auth
 from vectorstore.chroma import ChromaStore
@@ -234,7 +234,7 @@ _SOURCE_BLOCK = re.compile(r"^\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\Z)", re.S 
 def grounded_responder(messages: list[Message]) -> str:
     """A FakeLLM that answers like a well-behaved model: the source sentence that best matches
     the question, cited. Rewrites return the follow-up unchanged."""
-    user = messages[-1]["content"]
+    user = user_text(messages)
     if "Follow-up question:" in user:
         return user.rsplit("Follow-up question:", 1)[1].strip()
     sources, _, question = user.rpartition("Question:")
