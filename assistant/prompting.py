@@ -15,11 +15,12 @@ Each prompt is a Markdown file ``prompts/<name>.md`` shipped as package data. A 
 * Jinja comments (``{# ... #}``) may document a file; they render to nothing. Each part is
   stripped of leading and trailing whitespace after rendering.
 * A file without the separator is a single user part with an empty system part.
-* An optional last part after a line ``---assistant---`` is fixed text that OPENS the model's
-  reply ("This paper"): the model continues it instead of starting its reply freely. A small
+* An optional last part after a line ``---assistant---`` OPENS the model's reply ("This
+  paper", "Cappy is"): the model continues it instead of starting its reply freely. A small
   model that starts on its own tends to describe the abstract ("The abstract is a concise
-  summary...") instead of the paper; an opener steers it to the contribution. It becomes a
-  trailing ``assistant`` message, which :class:`assistant.llm.LocalLLM` continues.
+  summary...") instead of the paper; an opener steers it to the contribution. It may use
+  variables (checked like the user part's) and becomes a trailing ``assistant`` message, which
+  :class:`assistant.llm.LocalLLM` continues. Empty once rendered: no opener.
 
 Rendering is strict both ways: a variable the template uses but the caller did not pass, and a
 variable the caller passed but the template does not use, both raise :class:`PromptError`
@@ -66,7 +67,7 @@ class _Parsed:
     system: Template
     user: Template
     variables: frozenset[str]
-    opener: str = ""
+    opener: Template | None = None
 
 
 _cache: dict[str, _Parsed] = {}
@@ -99,9 +100,8 @@ def _parse(name: str, raw: bytes) -> _Parsed:
     body_opener = _OPENER_RE.split(source)
     if len(body_opener) > 2:
         raise PromptError(f"prompt template {name!r} has more than one '---assistant---' line")
-    opener = body_opener[1].strip() if len(body_opener) == 2 else ""
-    if opener and _variables(opener, name, "assistant"):
-        raise PromptError(f"prompt template {name!r}: the assistant opener must be fixed text")
+    opener_src = body_opener[1] if len(body_opener) == 2 else ""
+    opener_vars = _variables(opener_src, name, "assistant") if opener_src else frozenset()
     source = body_opener[0]
     parts = _SEP_RE.split(source)
     if len(parts) > 2:
@@ -119,8 +119,8 @@ def _parse(name: str, raw: bytes) -> _Parsed:
         digest=hashlib.sha256(raw).hexdigest()[:12],
         system=_env.from_string(system_src),
         user=_env.from_string(user_src),
-        variables=user_vars,
-        opener=opener,
+        variables=user_vars | opener_vars,
+        opener=_env.from_string(opener_src) if opener_src.strip() else None,
     )
 
 
@@ -179,9 +179,19 @@ def split_system_user(name: str, **variables: Any) -> list[Message]:
     if system:
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": user})
-    if parsed.opener:
-        messages.append({"role": "assistant", "content": parsed.opener})
+    opener = _render_opener(parsed, variables)
+    if opener:
+        messages.append({"role": "assistant", "content": opener})
     return messages
+
+
+def _render_opener(parsed: _Parsed, variables: dict[str, Any]) -> str:
+    if parsed.opener is None:
+        return ""
+    try:
+        return parsed.opener.render(**variables).strip()
+    except TemplateError as exc:
+        raise PromptError(f"prompt template {parsed.name!r} failed to render: {exc}") from exc
 
 
 def reply_opener(messages: list[Message]) -> str:

@@ -76,19 +76,27 @@ def lead_sentences(abstract: str, llm: ChatModel, budget: int) -> str:
     return " ".join(sentences[i] for i in sorted(keep))
 
 
+def paper_name(title: str) -> str:
+    """The one-word name a title leads with ("Cappy: Outperforming ..." -> "Cappy"), or ''."""
+    lead, sep, _ = title.partition(":")
+    lead = lead.strip()
+    return lead if sep and len(lead.split()) == 1 and len(lead) >= 2 else ""
+
+
 def tldr_messages(
     paper: Paper, llm: ChatModel, max_tokens: int, source_tokens: int | None = None
 ) -> list[Message]:
     abstract = paper.abstract
     if source_tokens is not None:
         abstract = lead_sentences(abstract, llm, source_tokens)
-    messages = prompting.split_system_user("tldr", title=paper.title, abstract=abstract)
+    name = paper_name(paper.title)
+    messages = prompting.split_system_user("tldr", title=paper.title, abstract=abstract, lead=name)
     # Very long abstracts are cut at a sentence boundary so prompt + answer fit in n_ctx.
     sentences = grounding.split_sentences(abstract)
     while llm.prompt_tokens(messages) + max_tokens > llm.n_ctx and len(sentences) > 1:
         sentences = sentences[: max(1, len(sentences) * 3 // 4)]
         messages = prompting.split_system_user(
-            "tldr", title=paper.title, abstract=" ".join(sentences)
+            "tldr", title=paper.title, abstract=" ".join(sentences), lead=name
         )
     # One enormous sentence or title is clipped by the overflow: the abstract first, then the
     # title, so the prompt always leaves max_tokens free.
@@ -99,7 +107,7 @@ def tldr_messages(
             text = _clip_words(text, llm, max(0, llm.count_tokens(text) - over))
         else:
             title = _clip_words(title, llm, max(0, llm.count_tokens(title) - over))
-        messages = prompting.split_system_user("tldr", title=title, abstract=text)
+        messages = prompting.split_system_user("tldr", title=title, abstract=text, lead=name)
         over = llm.prompt_tokens(messages) + max_tokens - llm.n_ctx
     return messages
 

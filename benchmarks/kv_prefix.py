@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     questions = [str(json.loads(r)["question"]) for r in rows if r.strip()]
     sets: dict[str, list[Any]] = {
         "tldr": [
-            prompting.split_system_user("tldr", title=p.title, abstract=p.abstract)
+            prompting.split_system_user("tldr", title=p.title, abstract=p.abstract, lead="")
             for p in papers[: args.prompts]
         ],
         "answer": [

@@ -20,10 +20,10 @@ from assistant.prompting import (
 
 SHIPPED = {
     "answer": {"sources", "question"},
-    "tldr": {"title", "abstract"},
+    "tldr": {"title", "abstract", "lead"},
     "rewrite": {"history", "question"},
 }
-OPENERS = {"tldr": "This paper"}  # templates whose reply starts with fixed text
+OPENERS = {"tldr": "<lead-x> is"}  # templates whose reply starts with an opener
 
 
 def _values(name: str, tag: str = "x") -> dict[str, str]:
@@ -45,7 +45,7 @@ def test_every_shipped_template_renders_with_exactly_its_variables(name: str) ->
         assert messages[-1]["content"] == OPENERS[name]
         assert reply_opener(messages) == OPENERS[name]
     for var in SHIPPED[name]:
-        assert f"<{var}-x>" in messages[1]["content"]
+        assert f"<{var}-x>" in messages[1]["content"] or f"<{var}-x>" in messages[-1]["content"]
         assert f"<{var}-x>" not in messages[0]["content"]
     assert "---user---" not in messages[0]["content"] + messages[1]["content"]
     assert "{#" not in messages[0]["content"]  # comments render to nothing
@@ -85,14 +85,14 @@ def test_prompt_error_is_a_value_error() -> None:
 
 
 def test_render_joins_system_and_user() -> None:
-    messages = split_system_user("tldr", title="T", abstract="A")
-    assert render("tldr", title="T", abstract="A") == (
+    messages = split_system_user("tldr", title="T", abstract="A", lead="")
+    assert render("tldr", title="T", abstract="A", lead="") == (
         messages[0]["content"] + "\n\n" + messages[1]["content"]
     )
 
 
 def test_values_are_not_evaluated_as_templates() -> None:
-    user = split_system_user("tldr", title="{{ 7*7 }}", abstract="{% raw %}")[1]["content"]
+    user = split_system_user("tldr", title="{{ 7*7 }}", abstract="{% raw %}", lead="")[1]["content"]
     assert "{{ 7*7 }}" in user and "{% raw %}" in user and "49" not in user
 
 
@@ -116,12 +116,13 @@ def test_variables_in_system_part_are_rejected() -> None:
         prompting._parse("bad", b"Hello {{ user }}\n---user---\n{{ question }}\n")
 
 
-def test_opener_is_fixed_text_after_the_user_part() -> None:
-    parsed = prompting._parse("o", b"sys\n---user---\n{{ q }}\n---assistant---\nThis paper\n")
-    assert parsed.opener == "This paper"
-    assert prompting._render_parsed(parsed, {"q": "x"}) == ("sys", "x")
-    with pytest.raises(PromptError, match="opener must be fixed text"):
-        prompting._parse("o", b"sys\n---user---\n{{ q }}\n---assistant---\n{{ q }}\n")
+def test_the_opener_follows_the_user_part_and_may_use_variables() -> None:
+    parsed = prompting._parse("o", b"sys\n---user---\n{{ q }}\n---assistant---\n{{ n }} is\n")
+    assert parsed.variables == {"q", "n"}
+    assert prompting._render_parsed(parsed, {"q": "x", "n": "Cappy"}) == ("sys", "x")
+    assert prompting._render_opener(parsed, {"q": "x", "n": "Cappy"}) == "Cappy is"
+    messages = split_system_user("tldr", title="T", abstract="A", lead="")
+    assert reply_opener(messages) == "This paper"  # no name: the generic opener
     with pytest.raises(PromptError, match="more than one '---assistant---'"):
         prompting._parse("o", b"s\n---user---\nu\n---assistant---\na\n---assistant---\nb\n")
     assert reply_opener([{"role": "user", "content": "u"}]) == ""

@@ -87,7 +87,8 @@ def budget_settings(n_ctx: int, max_tokens: int, llm: ChatModel) -> tuple[int, i
     """(n_ctx, max_tokens) with room for the fixed template plus a one-word question."""
     floor = llm.prompt_tokens(prompting.split_system_user("answer", sources="(none)", question="q"))
     floor = max(
-        floor, llm.prompt_tokens(prompting.split_system_user("tldr", title="t", abstract="a"))
+        floor,
+        llm.prompt_tokens(prompting.split_system_user("tldr", title="t", abstract="a", lead="")),
     )
     return n_ctx, min(max_tokens, n_ctx - floor - 8)
 

@@ -317,11 +317,11 @@ def test_fixed_system_part_is_a_byte_identical_token_prefix(real: LocalLLM, capp
     papers = parse_file(SAMPLE).papers[:3]
     prompts = [
         real.prompt_token_ids(
-            prompting.split_system_user("tldr", title=p.title, abstract=p.abstract)
+            prompting.split_system_user("tldr", title=p.title, abstract=p.abstract, lead="")
         )
         for p in papers
     ]
-    system = prompting.split_system_user("tldr", title="x", abstract="y")[0]["content"]
+    system = prompting.split_system_user("tldr", title="x", abstract="y", lead="")[0]["content"]
     shared = min(_common_prefix(prompts[0], p) for p in prompts[1:])
     assert real.count_tokens(system) < shared  # the whole system turn, and its header
     for name in ("answer", "rewrite"):
@@ -341,9 +341,10 @@ def test_kv_prefix_hit_is_recorded_across_tldr_prompts(real: LocalLLM) -> None:
     real.stats.reset()
     for p in papers:
         real.generate(
-            prompting.split_system_user("tldr", title=p.title, abstract=p.abstract), max_tokens=4
+            prompting.split_system_user("tldr", title=p.title, abstract=p.abstract, lead=""),
+            max_tokens=4,
         )
-    system = prompting.split_system_user("tldr", title="x", abstract="y")[0]["content"]
+    system = prompting.split_system_user("tldr", title="x", abstract="y", lead="")[0]["content"]
     assert real.stats.calls == 2
     assert real.stats.reused_tokens > real.count_tokens(system)  # the second call reused it
 

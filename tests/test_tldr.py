@@ -11,7 +11,13 @@ import pytest
 
 from assistant import grounding
 from assistant.sources import parse_file
-from assistant.tldr import TldrConfig, clean_candidate, continue_opener, write_tldr
+from assistant.tldr import (
+    TldrConfig,
+    clean_candidate,
+    continue_opener,
+    paper_name,
+    write_tldr,
+)
 from assistant.tldr_store import TldrJournal, export, render_export
 from assistant.types import Paper, Tldr
 from tests.fakes import FakeEmbedder, FakeLLM
@@ -39,11 +45,13 @@ def test_faithful_candidate_is_generated(cappy: Paper) -> None:
 
 
 def test_the_model_continues_the_reply_opener(cappy: Paper) -> None:
-    llm = FakeLLM().enqueue(" introduces Cappy, a small scorer with 360 million parameters.")
+    llm = FakeLLM().enqueue(" a small scorer with 360 million parameters that boosts LLMs.")
     rec = write_tldr(cappy, llm=llm, embedder=FakeEmbedder(), config=_cfg())
     assert rec.method == "generated"
-    assert rec.tldr == "This paper introduces Cappy, a small scorer with 360 million parameters."
-    assert llm.calls[0][-1] == {"role": "assistant", "content": "This paper"}
+    assert rec.tldr == "Cappy is a small scorer with 360 million parameters that boosts LLMs."
+    assert llm.calls[0][-1] == {"role": "assistant", "content": "Cappy is"}
+    assert paper_name("Cappy: Outperforming and Boosting") == "Cappy"
+    assert paper_name("A Survey: Two Words") == "" and paper_name("No colon here") == ""
 
 
 def test_continue_opener_joins_only_continuations() -> None:
