@@ -14,12 +14,13 @@ from assistant.config import Settings
 from assistant.library import Library
 from assistant.protocols import ChatModel, Embedder, Message
 from assistant.retrieve import Retriever
-from assistant.tldr import TldrConfig, write_tldr
+from assistant.tldr import TldrConfig, prefetch_vectors, write_tldr
 from assistant.tldr_store import TldrJournal
 from assistant.types import Answer, Paper, Tldr
 from vectorstore.chroma import ChromaStore
 
 SENTENCE_CACHE = 20_000  # embedded source sentences kept per process (about 30 MB)
+PREFETCH_PAPERS = 8  # TL;DR judge sentences embedded per block (see tldr.prefetch_vectors)
 
 
 class Assistant:
@@ -36,6 +37,7 @@ class Assistant:
         self.library = Library(settings, write=write, embedder=embedder, store=store)
         self._llm = llm
         self._retriever: Retriever | None = None
+        self._memo: grounding.CachingEmbedder | None = None
         self._journal: TldrJournal | None = None
 
     # ---- collaborators -----------------------------------------------------------------
@@ -52,13 +54,20 @@ class Assistant:
         return self.library.embedder
 
     @property
+    def memo(self) -> grounding.CachingEmbedder:
+        """Sentence vectors shared by every question and TL;DR of this process: abstracts
+        retrieved or summarised again are not re-embedded."""
+        if self._memo is None:
+            self._memo = grounding.CachingEmbedder(self.embedder, max_items=SENTENCE_CACHE)
+        return self._memo
+
+    @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
             s = self.settings
             self._retriever = Retriever(
                 self.library.store,
-                # shared by every question: abstracts retrieved again are not re-embedded
-                grounding.CachingEmbedder(self.embedder, max_items=SENTENCE_CACHE),
+                self.memo,
                 top_k=s.top_k,
                 candidates=s.candidates,
                 rrf_k=s.rrf_k,
@@ -133,13 +142,20 @@ class Assistant:
         ``on_done(record, reused)`` is called per paper, in order.
         """
         cfg = self.tldr_config()
+        todo = [p for p in papers if not self.journal.is_current(p, cfg.provenance)]
+        prefetched: set[str] = set()
         out = []
         for paper in papers:
             if self.journal.is_current(paper, cfg.provenance):
                 record = self.journal.records[paper.paper_id]
                 reused = True
             else:
-                record = write_tldr(paper, llm=self.llm, embedder=self.embedder, config=cfg)
+                if paper.paper_id not in prefetched:  # the next block, in one embedder call
+                    start = next(i for i, p in enumerate(todo) if p.paper_id == paper.paper_id)
+                    block = todo[start : start + PREFETCH_PAPERS]
+                    prefetch_vectors(block, self.memo)
+                    prefetched.update(p.paper_id for p in block)
+                record = write_tldr(paper, llm=self.llm, embedder=self.memo, config=cfg)
                 reused = False
                 if persist:
                     self.journal.append(record)

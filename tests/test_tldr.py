@@ -177,3 +177,46 @@ def test_exports_survive_nasty_text(tmp_path: Path, fmt: str) -> None:
 def test_export_rejects_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown export format"):
         render_export([], "xml")
+
+
+class CountingEmbedder(FakeEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        self.batches.append(list(texts))
+        return super().embed(texts)
+
+
+def test_batch_embeds_judge_sentences_in_blocks_with_the_same_verdicts(
+    tmp_path: Path, mem_store: object
+) -> None:
+    from assistant import service
+    from assistant.config import Settings
+    from assistant.service import Assistant
+    from assistant.tldr import clean_paper, judge_source
+
+    papers = parse_file(SAMPLE).papers[:10]
+    answers = [" a method that improves results.", " a small scorer with 360 million parameters."]
+
+    def run(prefetch: int) -> tuple[list[Tldr], CountingEmbedder]:
+        emb = CountingEmbedder()
+        llm = FakeLLM(responder=lambda m: answers[len(m[-1]["content"]) % 2])
+        settings = Settings(data_dir=tmp_path / f"d{prefetch}")
+        service.PREFETCH_PAPERS, saved = prefetch, service.PREFETCH_PAPERS
+        try:
+            with Assistant(settings, llm=llm, embedder=emb, store=mem_store) as a:  # type: ignore[arg-type]
+                return a.tldrs(papers, persist=False), emb
+        finally:
+            service.PREFETCH_PAPERS = saved
+
+    blocked, emb = run(8)
+    single, _ = run(1)
+    assert [(t.tldr, t.method, t.support) for t in blocked] == [
+        (t.tldr, t.method, t.support) for t in single
+    ]
+    first = set(emb.batches[0])  # the first call holds the sentences of the first 8 papers
+    for p in papers[:8]:
+        assert set(grounding.split_sentences(judge_source(clean_paper(p)))) <= first
+    assert not set(grounding.split_sentences(judge_source(clean_paper(papers[8])))) <= first
