@@ -61,7 +61,10 @@ def llama_convert(source: Path, target: Path, kind: str) -> None:
 
     _logger.set_verbose(False)  # the quantizer logs every tensor at INFO level
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, RUNTIME_FTYPES[kind])
+    # any llama.cpp file type works here (benchmarks/model_formats.py tries others)
+    params.ftype = getattr(
+        llama_cpp, RUNTIME_FTYPES.get(kind, f"LLAMA_FTYPE_MOSTLY_{kind.upper()}")
+    )
     params.allow_requantize = True  # the source is itself quantized
     params.nthread = cpu_threads()
     rc = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), params)
