@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from assistant import prompting
     from assistant.config import Settings
-    from assistant.llm import LocalLLM, _common_prefix
+    from assistant.llm import LocalLLM
+    from assistant.llm_stream import _common_prefix
     from assistant.sources import parse_file
 
     llm = LocalLLM(Settings(n_threads=args.threads))

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.llm import TraceEntry
+from assistant.llm_stream import TraceEntry
 
 
 def _sampler(temperature: float, seed: int, n_vocab: int) -> Any:

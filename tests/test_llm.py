@@ -24,14 +24,12 @@ from assistant.errors import BusyError, ModelError
 from assistant.llm import (
     DEFAULT_MODEL_SHA256,
     LocalLLM,
-    _consume,
-    _held_back,
-    _ModelGate,
     cpu_threads,
     default_model_path,
     verify_model,
 )
 from assistant.llm_files import sha256_file
+from assistant.llm_stream import _consume, _held_back, _ModelGate
 from assistant.protocols import ChatModel, Generation, Message
 
 

@@ -15,13 +15,8 @@ from typing import Any
 import pytest
 
 from assistant.config import Settings
-from assistant.llm import (
-    REPEAT_MIN_SPAN,
-    LocalLLM,
-    RepetitionGuard,
-    _common_prefix,
-    _consume,
-)
+from assistant.llm import LocalLLM
+from assistant.llm_stream import REPEAT_MIN_SPAN, RepetitionGuard, _common_prefix, _consume
 from assistant.protocols import Generation, Message
 from assistant.sources import parse_file
 from assistant.tldr import SENTENCE_STOPS, TldrConfig, write_tldr
