@@ -21,6 +21,7 @@ from pathlib import Path
 
 from assistant.errors import ModelError
 from assistant.llm_files import cpu_threads, sha256_file
+from assistant.store import atomic_write_text
 
 # Weight encodings a GGUF can be converted to, and llama.cpp's name for each.
 RUNTIME_FTYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "f16": "LLAMA_FTYPE_MOSTLY_F16"}
@@ -111,7 +112,7 @@ def prepare(
                 f"{pinned} (a different llama.cpp?)"
             )
         if pinned is None:
-            _write_atomic(record, digest + "\n")
+            atomic_write_text(record, digest + "\n")
         os.replace(tmp, target)
     except OSError as exc:
         raise ModelError(f"cannot write the converted model {target}: {exc}") from exc
@@ -122,9 +123,3 @@ def prepare(
 
 def _note(source: Path, kind: str, target: Path) -> str:
     return f"{kind} re-encoding of {source.name} ({target})"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -143,18 +143,16 @@ class Assistant:
         """
         cfg = self.tldr_config()
         todo = [p for p in papers if not self.journal.is_current(p, cfg.provenance)]
-        prefetched: set[str] = set()
+        done = 0  # papers of ``todo`` written so far; every PREFETCH_PAPERS, embed the next block
         out = []
         for paper in papers:
             if self.journal.is_current(paper, cfg.provenance):
                 record = self.journal.records[paper.paper_id]
                 reused = True
             else:
-                if paper.paper_id not in prefetched:  # the next block, in one embedder call
-                    start = next(i for i, p in enumerate(todo) if p.paper_id == paper.paper_id)
-                    block = todo[start : start + PREFETCH_PAPERS]
-                    prefetch_vectors(block, self.memo)
-                    prefetched.update(p.paper_id for p in block)
+                if done % PREFETCH_PAPERS == 0:  # the next block, in one embedder call
+                    prefetch_vectors(todo[done : done + PREFETCH_PAPERS], self.memo)
+                done += 1
                 record = write_tldr(paper, llm=self.llm, embedder=self.memo, config=cfg)
                 reused = False
                 if persist:

@@ -121,30 +121,27 @@ def main(argv: list[str] | None = None) -> int:
             with ours_clock.run():
                 ours_out.extend(asst.tldrs(block, persist=False))
 
-        def run_naive(idx: range = idx) -> None:
-            with naive_clock.run():
+        def naive_loop(
+            model: Any, idx: range, clock: Clock, out: list[str], tokens: list[int] | None
+        ) -> None:
+            with clock.run():
                 for i in idx:
-                    resp: Any = naive_llama.create_chat_completion(
+                    resp: Any = model.create_chat_completion(
                         messages=messages[i],
                         max_tokens=cfg.max_tokens,
                         temperature=0.0,
                         stop=["\n"],
                     )
-                    naive_out.append(str(resp["choices"][0]["message"]["content"] or ""))
-                    naive_prompt_tokens.append(int(resp["usage"]["prompt_tokens"]))
+                    out.append(str(resp["choices"][0]["message"]["content"] or ""))
+                    if tokens is not None:
+                        tokens.append(int(resp["usage"]["prompt_tokens"]))
+
+        def run_naive(idx: range = idx) -> None:
+            naive_loop(naive_llama, idx, naive_clock, naive_out, naive_prompt_tokens)
 
         def run_naive_rt(idx: range = idx) -> None:
-            if naive_rt_llama is None:
-                return
-            with naive_rt_clock.run():
-                for i in idx:
-                    resp: Any = naive_rt_llama.create_chat_completion(
-                        messages=messages[i],
-                        max_tokens=cfg.max_tokens,
-                        temperature=0.0,
-                        stop=["\n"],
-                    )
-                    naive_rt_out.append(str(resp["choices"][0]["message"]["content"] or ""))
+            if naive_rt_llama is not None:
+                naive_loop(naive_rt_llama, idx, naive_rt_clock, naive_rt_out, None)
 
         sides = [run_ours, run_naive, run_naive_rt]
         for side in sides if b % 2 == 0 else sides[::-1]:
