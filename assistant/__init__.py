@@ -11,7 +11,12 @@ cheap. Typical use::
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# onnxruntime (the embedder's encoder; chromadb imports it too) otherwise writes a device id and
+# an event database under ~/.cache/Microsoft on import. Nothing here may leave such traces.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from assistant.config import Settings, load_settings
 from assistant.errors import AssistantError

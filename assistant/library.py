@@ -30,7 +30,12 @@ ProgressFactory = Callable[[int, str], Callable[[int], None]]
 def default_embedder(settings: Settings) -> Embedder:
     from assistant.embed import MiniLMEmbedder
 
-    return MiniLMEmbedder(batch_size=settings.embed_batch_size)
+    return MiniLMEmbedder(
+        batch_size=settings.embed_batch_size,
+        runtime=settings.embedder_runtime,
+        cache_dir=settings.data_dir / "models",
+        threads=settings.n_threads,
+    )
 
 
 class Library:

@@ -14,14 +14,13 @@ name and renamed, so a crash never leaves a torn model behind.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.derived_files import build_once
 from assistant.errors import ModelError
-from assistant.llm_files import cpu_threads, sha256_file
-from assistant.store import atomic_write_text
+from assistant.llm_files import cpu_threads
 
 # Weight encodings a GGUF can be converted to, and llama.cpp's name for each.
 RUNTIME_FTYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "f16": "LLAMA_FTYPE_MOSTLY_F16"}
@@ -91,33 +90,7 @@ def prepare(
     if kind == "original":
         return RuntimeFile(source, "original", source_sha256, f"{source.name} as is")
     target = cache_dir / f"{source.stem}.{source_sha256[:12]}.{kind}.gguf"
-    record = target.with_name(target.name + ".sha256")
-    expected = pinned
-    if expected is None and record.is_file():
-        expected = record.read_text(encoding="utf-8").strip() or None
-    if target.is_file() and expected is not None and sha256_file(target) == expected:
-        return RuntimeFile(target, kind, expected, _note(source, kind, target))
-    # Missing, unrecorded or changed: (re)convert from the verified source.
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelError(f"cannot create {cache_dir} for the converted model: {exc}") from exc
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        convert(source, tmp, kind)
-        digest = sha256_file(tmp)
-        if pinned is not None and digest != pinned:
-            raise ModelError(
-                f"converting {source.name} to {kind} gave sha256 {digest}, not the pinned "
-                f"{pinned} (a different llama.cpp?)"
-            )
-        if pinned is None:
-            atomic_write_text(record, digest + "\n")
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise ModelError(f"cannot write the converted model {target}: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    digest = build_once(target, lambda tmp: convert(source, tmp, kind), pinned=pinned)
     return RuntimeFile(target, kind, digest, _note(source, kind, target))
 
 

@@ -1,4 +1,5 @@
-"""The numpy MiniLM embedder against vectors computed by sentence-transformers."""
+"""The MiniLM embedder (onnxruntime and numpy encoders) against vectors computed by
+sentence-transformers; the ONNX graph's cache and the fallback to numpy."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import numpy as np
 import pytest
 
 from assistant.embed import EMBEDDER_NAME, MiniLMEmbedder
+from assistant.errors import ModelError
+from assistant.llm_files import sha256_file
+from assistant.types import Paper
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "minilm_reference.json"
 
@@ -22,15 +26,27 @@ def reference() -> tuple[list[str], np.ndarray]:
     return data["texts"], np.asarray(data["vectors"], dtype=np.float32)
 
 
+@pytest.fixture(scope="module")
+def numpy_embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder(runtime="numpy")
+
+
 def test_identity(real_embedder: MiniLMEmbedder) -> None:
     assert (real_embedder.name, real_embedder.dim) == ("all-MiniLM-L6-v2", 384)
+    assert real_embedder.runtime == "onnx", real_embedder.runtime_note  # the default path
 
 
+@pytest.mark.parametrize("runtime", ["onnx", "numpy"])
 def test_matches_sentence_transformers(
-    real_embedder: MiniLMEmbedder, reference: tuple[list[str], np.ndarray]
+    runtime: str,
+    real_embedder: MiniLMEmbedder,
+    numpy_embedder: MiniLMEmbedder,
+    reference: tuple[list[str], np.ndarray],
 ) -> None:
+    embedder = real_embedder if runtime == "onnx" else numpy_embedder
+    assert embedder.runtime == runtime
     texts, ref = reference
-    got = real_embedder.embed(texts)
+    got = embedder.embed(texts)
     assert got.shape == (len(texts), 384) and got.dtype == np.float32
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     cos = (got * ref).sum(axis=1) / np.linalg.norm(ref, axis=1)
@@ -38,13 +54,70 @@ def test_matches_sentence_transformers(
 
 
 def test_long_text_is_truncated_like_reference(
-    real_embedder: MiniLMEmbedder, reference: tuple[list[str], np.ndarray]
+    real_embedder: MiniLMEmbedder,
+    numpy_embedder: MiniLMEmbedder,
+    reference: tuple[list[str], np.ndarray],
 ) -> None:
     texts, ref = reference
     longest = max(range(len(texts)), key=lambda i: len(texts[i]))
     assert real_embedder.count_tokens(texts[longest]) > 256  # the reference covers truncation
-    got = real_embedder.embed([texts[longest]])[0]
-    assert float(got @ ref[longest]) / float(np.linalg.norm(ref[longest])) > 0.9999
+    for embedder in (real_embedder, numpy_embedder):
+        got = embedder.embed([texts[longest]])[0]
+        assert float(got @ ref[longest]) / float(np.linalg.norm(ref[longest])) > 0.9999
+
+
+def test_encoders_agree_to_float_rounding(
+    real_embedder: MiniLMEmbedder, numpy_embedder: MiniLMEmbedder, sample_papers: list[Paper]
+) -> None:
+    """Stores built by either encoder stay compatible: same vectors, not merely close ones."""
+    texts = [p.abstract for p in sample_papers[:6]] + [p.title for p in sample_papers[:6]]
+    a, b = real_embedder.embed(texts), numpy_embedder.embed(texts)
+    assert float((a * b).sum(axis=1).min()) > 0.99999
+    assert np.abs(a - b).max() < 1e-4
+
+
+def test_graph_is_cached_verified_and_rebuilt_when_changed(tmp_path: Path) -> None:
+    cache = tmp_path / "models"
+    first = MiniLMEmbedder(cache_dir=cache)
+    (graph,) = cache.glob("*.onnx")
+    record = graph.with_name(graph.name + ".sha256")
+    assert record.read_text().strip() == sha256_file(graph)
+    assert str(graph) in first.runtime_note
+    mtime = graph.stat().st_mtime_ns
+    MiniLMEmbedder(cache_dir=cache)  # reused as is
+    assert graph.stat().st_mtime_ns == mtime
+    graph.write_bytes(b"torn")  # a damaged file is never loaded: it is rebuilt
+    again = MiniLMEmbedder(cache_dir=cache)
+    assert sha256_file(graph) == record.read_text().strip()
+    assert again.runtime == "onnx"
+    text = ["Cappy is a small scorer."]
+    assert np.abs(again.embed(text) - first.embed(text)).max() < 1e-6
+    assert sorted(p.name for p in cache.iterdir()) == sorted([graph.name, record.name])
+
+
+def test_unwritable_cache_builds_the_graph_in_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "models"
+    blocker.write_text("a file where the cache directory should be")
+    embedder = MiniLMEmbedder(cache_dir=blocker)
+    assert embedder.runtime == "onnx" and "built in memory" in embedder.runtime_note
+
+
+def test_auto_falls_back_to_numpy_and_onnx_fails_clearly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import assistant.embed_onnx as embed_onnx
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ImportError("No module named 'onnxruntime'")
+
+    monkeypatch.setattr(embed_onnx, "OnnxEncoder", broken)
+    auto = MiniLMEmbedder()
+    assert auto.runtime == "numpy" and "onnxruntime unavailable" in auto.runtime_note
+    assert auto.embed(["still works"]).shape == (1, 384)
+    with pytest.raises(ModelError, match="cannot run in onnxruntime"):
+        MiniLMEmbedder(runtime="onnx")
+    with pytest.raises(ModelError, match="unknown embedder_runtime"):
+        MiniLMEmbedder(runtime="torch")
 
 
 def test_count_tokens(real_embedder: MiniLMEmbedder) -> None:
