@@ -88,12 +88,14 @@ class Settings(BaseSettings):
     )
     tldr_max_words: int = Field(30, ge=5, le=100, description="Longest TL;DR, in words.")
     tldr_attempts: int = Field(3, ge=1, le=10, description="Generated candidates per TL;DR.")
-    tldr_source_tokens: int | None = Field(
-        None,
-        ge=16,
-        description="If set, the model reads only this many tokens of lead and contribution "
-        "sentences for a TL;DR (faster, but fewer model-written TL;DRs pass the check; see "
-        "docs/PERFORMANCE.md). The check always uses the whole abstract.",
+    tldr_source_tokens: int = Field(
+        224,
+        ge=0,
+        description="The model reads at most this many tokens of each abstract for its TL;DR: "
+        "the first sentence, then the sentences that state the contribution, then the rest, "
+        "while they fit (prefill is most of a TL;DR's cost; the sample's abstracts average "
+        "312 tokens). The check always uses the whole abstract. 0 reads it all (slower; "
+        "docs/PERFORMANCE.md has both).",
     )
 
     # UI

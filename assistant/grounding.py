@@ -26,6 +26,7 @@ Callers should pass ``title + "\\n\\n" + abstract`` as a source when answers may
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -141,6 +142,12 @@ class _Index:
 
 
 def _index(sources: Sequence[str]) -> _Index:
+    return _index_of(tuple(sources))
+
+
+# A TL;DR's retries and an answer's sentences are judged against the same sources again.
+@functools.lru_cache(maxsize=64)
+def _index_of(sources: tuple[str, ...]) -> _Index:
     texts, owner = [], []
     for i, source in enumerate(sources):
         for sentence in split_sentences(source):

@@ -7,6 +7,7 @@ can always be explained ("number 560 not in source").
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -384,6 +385,7 @@ _SUFFIXES = (
 )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=65536)  # pure, and the same few thousand words recur in every check
 def stem(word: str) -> str:
     """A small suffix-stripping stemmer: improves/improved/improving/improvement -> improv."""
     if not word.isalpha() or len(word) <= 3:

@@ -147,8 +147,9 @@ def clean_paper(paper: Paper) -> Paper:
 def prefetch_vectors(papers: Sequence[Paper], embedder: Embedder) -> None:
     """Embed the judge's source sentences of ``papers`` in one call, into ``embedder``'s memo.
 
-    Embedding a block of abstracts at once pads less and runs large matrix products on every
-    BLAS thread: 54 sample abstracts took 8.4 s in blocks of 9 against 13.8 s one by one.
+    Embedding a block of abstracts at once pads less and keeps every thread busy on large
+    matrix products: 54 sample abstracts took 8.4 s in blocks of 9 against 13.8 s one by one
+    (numpy encoder; see service.PREFETCH_PAPERS for the block size).
     """
     texts = [t for p in papers for t in grounding.split_sentences(judge_source(clean_paper(p)))]
     if texts:
@@ -172,6 +173,28 @@ def judge_candidate(
         candidate, [judge_source(paper)], embedder=embedder, threshold=cfg.threshold
     )
     return support.supported, support.score, support.reason
+
+
+_ASIDE = re.compile(r"\s*\(([^()]*)\)")
+
+
+def drop_invented_asides(candidate: str, paper: Paper) -> str:
+    """``candidate`` without parenthetical asides whose text the abstract does not contain.
+
+    The small model likes to coin an acronym for what it summarises ("... incremental learning
+    (MCLI) ..."); the gate then rejects an otherwise faithful sentence for an invented entity
+    and a retry costs a model call. Deleting the aside only removes words, and the result is
+    judged again like any candidate, so nothing unverified gets through.
+    """
+    source = judge_source(paper).lower()
+
+    def keep_if_sourced(m: re.Match[str]) -> str:
+        inner = m.group(1).strip().lower()
+        # whole words only: "(MAL)" is not supported by "normal"
+        found = inner and re.search(rf"(?<!\w){re.escape(inner)}(?!\w)", source)
+        return m.group(0) if found else ""
+
+    return _ASIDE.sub(keep_if_sourced, candidate).strip()
 
 
 def _finish(sentence: str) -> str:
@@ -209,6 +232,9 @@ def write_tldr(
             continue
         candidate = clean_candidate(continue_opener(opener, gen.text), paper.title)
         ok, support, _ = judge_candidate(candidate, paper, cfg, embedder)
+        if not ok and (repaired := drop_invented_asides(candidate, paper)) != candidate:
+            candidate = repaired
+            ok, support, _ = judge_candidate(candidate, paper, cfg, embedder)
         if ok and (best is None or support > best[0]):
             best = (support, _finish(candidate))
             break

@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--papers", type=int, default=54, help="papers from the sample (max 54)")
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: ours)")
     ap.add_argument("--block", type=int, default=9, help="papers per side-by-side block")
+    ap.add_argument(
+        "--source-tokens",
+        type=int,
+        default=None,
+        help="our tldr_source_tokens (default: the setting's default; 0 = whole abstracts)",
+    )
     ap.add_argument("--no-raw", action="store_true", help="skip the low-level replay")
     ap.add_argument("--no-naive-runtime", action="store_true", help="skip naive on our runtime")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
@@ -52,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
     papers = parse_file(SAMPLE).papers[: args.papers]
     tmp = tempfile.TemporaryDirectory(prefix="bench-tldr-")
-    settings = Settings(data_dir=Path(tmp.name), n_threads=args.threads)
+    extra = {} if args.source_tokens is None else {"tldr_source_tokens": args.source_tokens}
+    settings = Settings(data_dir=Path(tmp.name), n_threads=args.threads, **extra)
     asst = Assistant(settings, store=ChromaStore(None, "bench-tldr"))
     llm: Any = asst.llm
     info = machine(llm.n_threads)
@@ -187,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "papers": n,
         "block": args.block,
+        "ours_source_tokens": settings.tldr_source_tokens,
         "ours": ours_clock.as_dict()
         | {
             "tldrs_per_min": round(ours_per_min, 2),

@@ -15,6 +15,7 @@ from assistant.tldr import (
     TldrConfig,
     clean_candidate,
     continue_opener,
+    drop_invented_asides,
     paper_name,
     write_tldr,
 )
@@ -88,6 +89,27 @@ def test_retry_can_succeed_after_bad_first_candidate(cappy: Paper) -> None:
     assert rec.method == "generated" and "Paris" not in rec.tldr
     temps = [kw["temperature"] for kw in llm.call_kwargs]
     assert temps == [0.0, 0.7]  # a retry samples differently
+
+
+def test_invented_acronym_aside_is_dropped_instead_of_a_retry(cappy: Paper) -> None:
+    llm = FakeLLM().enqueue(
+        " a pretrained small scorer (PSS) with 360 million parameters (Cappy) that boosts LLMs."
+    )
+    rec = write_tldr(cappy, llm=llm, embedder=FakeEmbedder(), config=_cfg())
+    assert rec.method == "generated" and len(llm.calls) == 1
+    # the invented acronym goes; an aside the abstract contains stays
+    assert rec.tldr == (
+        "Cappy is a pretrained small scorer with 360 million parameters (Cappy) that boosts LLMs."
+    )
+    assert drop_invented_asides("A (XQZ) c (Wvu) (LLMs)", cappy) == "A c (LLMs)"
+    assert drop_invented_asides("a (sca) b", cappy) == "a b"  # "scorer" does not support "sca"
+
+
+def test_dropping_an_aside_never_passes_an_unsupported_rest(cappy: Paper) -> None:
+    """The repaired sentence is judged again: an invented number outside the aside still fails."""
+    llm = FakeLLM().enqueue(*[" a scorer (PSS) with 700 million parameters."] * 3)
+    rec = write_tldr(cappy, llm=llm, embedder=FakeEmbedder(), config=_cfg())
+    assert rec.method == "extractive" and "700" not in rec.tldr and len(llm.calls) == 3
 
 
 def test_too_long_candidate_is_rejected(cappy: Paper) -> None:
