@@ -113,29 +113,37 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("give either a QUESTION or --questions-file")
     questions = _read_questions(args.questions_file) if args.questions_file else [args.question]
     with Assistant(settings) as assistant:
-        for q in questions:
-            streamed = not args.json and len(questions) == 1
-
-            def show(sentence: str, streamed: bool = streamed) -> None:
-                if streamed:
-                    print(sentence, end=" ", flush=True)
-
-            def draft(piece: str) -> None:
-                sys.stderr.write(piece)
-                sys.stderr.flush()
-
-            ans = assistant.ask(q, on_sentence=show, on_token=draft if args.draft else None)
-            if args.draft:
-                sys.stderr.write("\n")
-            if args.json:
-                emit_json(ans.model_dump(mode="json", exclude={"raw_model_text"}))
-            else:
-                if len(questions) > 1:
-                    print(f"\nQ: {q}")
-                if streamed and not ans.abstained:
-                    print()
-                _print_answer(ans, streamed)
+        loading = assistant.preload_model()
+        try:
+            _answer_all(assistant, questions, args)
+        finally:
+            loading.join()  # never exit while llama.cpp is mid-load
     return 0
+
+
+def _answer_all(assistant: Any, questions: list[str], args: argparse.Namespace) -> None:
+    for q in questions:
+        streamed = not args.json and len(questions) == 1
+
+        def show(sentence: str, streamed: bool = streamed) -> None:
+            if streamed:
+                print(sentence, end=" ", flush=True)
+
+        def draft(piece: str) -> None:
+            sys.stderr.write(piece)
+            sys.stderr.flush()
+
+        ans = assistant.ask(q, on_sentence=show, on_token=draft if args.draft else None)
+        if args.draft:
+            sys.stderr.write("\n")
+        if args.json:
+            emit_json(ans.model_dump(mode="json", exclude={"raw_model_text"}))
+        else:
+            if len(questions) > 1:
+                print(f"\nQ: {q}")
+            if streamed and not ans.abstained:
+                print()
+            _print_answer(ans, streamed)
 
 
 def _select(papers: list[Paper], args: argparse.Namespace) -> list[Paper]:

@@ -6,6 +6,7 @@ an ephemeral store).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 
 from assistant import grounding, prompting
@@ -55,6 +56,24 @@ class Assistant:
     @property
     def embedder(self) -> Embedder:
         return self.library.embedder
+
+    def preload_model(self) -> threading.Thread:
+        """Start loading the model in the background and return the thread (join it before
+        exiting): a cold `assistant ask` loads the embedder and retrieves meanwhile."""
+        llm = self.llm  # created here, not raced by the thread
+        load = getattr(llm, "load", None)
+
+        def run() -> None:
+            try:
+                if load is not None:
+                    load()
+            # a failed load is retried, and reported with its context, by the first model call
+            except Exception:
+                pass
+
+        thread = threading.Thread(target=run, name="model-preload", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def memo(self) -> grounding.CachingEmbedder:

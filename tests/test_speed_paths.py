@@ -413,3 +413,44 @@ def test_whole_store_reads_are_paged(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(calls) == len(whole) // 3 + 1 and all(c["limit"] == 3 for c in calls)
     assert {p.paper_id for p in store.papers()} == {p.paper_id for p in papers}
     assert set(store.hashes()) == store.committed_ids() == {p.paper_id for p in papers}
+
+
+# --- cold start: the model loads while the embedder and retrieval work ---------------------------
+
+
+class _LoadingLLM(FakeLLM):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.loads = 0
+        self.fail = fail
+
+    def load(self) -> float:
+        self.loads += 1
+        if self.fail:
+            raise RuntimeError("cannot read the GGUF")
+        return 0.0
+
+
+def test_preload_model_loads_once_in_the_background(tmp_path: Path, mem_store: Any) -> None:
+    from assistant.service import Assistant
+
+    llm = _LoadingLLM()
+    with Assistant(Settings(data_dir=tmp_path), llm=llm, store=mem_store) as a:
+        thread = a.preload_model()
+        thread.join(timeout=10)
+        assert not thread.is_alive() and thread.daemon and llm.loads == 1
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_failed_preload_is_silent_and_left_to_the_first_call(
+    tmp_path: Path, mem_store: Any
+) -> None:
+    """The background thread must not print a traceback; the real model call reports it."""
+    from assistant.service import Assistant
+
+    llm = _LoadingLLM(fail=True)
+    with Assistant(Settings(data_dir=tmp_path), llm=llm, store=mem_store) as a:
+        a.preload_model().join(timeout=10)
+        assert llm.loads == 1
+        with pytest.raises(RuntimeError, match="cannot read the GGUF"):
+            llm.load()
