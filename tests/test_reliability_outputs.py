@@ -17,6 +17,7 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -77,6 +78,11 @@ class StubAssistant:
 
     def __exit__(self, *exc: object) -> None:
         pass
+
+    def preload_model(self) -> threading.Thread:
+        thread = threading.Thread(target=lambda: None)
+        thread.start()
+        return thread
 
     def ask(self, question: str, **_: object) -> Answer:
         cite = Citation(marker=1, paper_id="p", title=NASTY, chunk_id="p#0", quote=NASTY, url=None)
