@@ -13,7 +13,7 @@ import string
 import time
 from collections.abc import Callable, Sequence
 
-from assistant import grounding, prompting
+from assistant import extractive, grounding, prompting
 from assistant.context import _clip_words
 from assistant.injection import sanitize_source
 from assistant.protocols import ChatModel, Embedder, Message
@@ -241,7 +241,7 @@ def write_tldr(
     if best is not None:
         text, method, support = best[1], "generated", best[0]
     else:
-        text = _finish(grounding.pick_extractive_tldr(paper.title, paper.abstract, cfg.max_words))
+        text = _finish(extractive.pick_extractive_tldr(paper.title, paper.abstract, cfg.max_words))
         method = "extractive"
         support = grounding.score_support(text, [judge_source(paper)], embedder=embedder).score
     return Tldr(

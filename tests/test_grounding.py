@@ -13,18 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from assistant.extractive import compress_sentence, pick_extractive_tldr
 from assistant.grounding import (
     CachingEmbedder,
     SentenceVerdict,
     Support,
     best_quote,
     check_sentences,
-    compress_sentence,
     content_words,
     extract_entities,
     extract_numbers,
     has_external_url,
-    pick_extractive_tldr,
     score_support,
     split_sentences,
     strip_unsafe,
