@@ -7,12 +7,15 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.cli import add_common, emit_json
 from assistant.config import Settings
 from assistant.errors import InputError, UsageError
 from assistant.types import Answer, Paper, Tldr
+
+if TYPE_CHECKING:
+    from assistant.service import Assistant
 
 
 def _model_flags(p: argparse.ArgumentParser) -> None:
@@ -121,7 +124,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _answer_all(assistant: Any, questions: list[str], args: argparse.Namespace) -> None:
+def _answer_all(assistant: Assistant, questions: list[str], args: argparse.Namespace) -> None:
     for q in questions:
         streamed = not args.json and len(questions) == 1
 

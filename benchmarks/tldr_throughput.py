@@ -71,28 +71,24 @@ def main(argv: list[str] | None = None) -> int:
 
     from llama_cpp import Llama
 
-    naive_llama = Llama(
-        model_path=str(llm.model_path),
-        n_ctx=settings.n_ctx,
-        n_batch=min(settings.n_batch, settings.n_ctx),
-        n_threads=llm.n_threads,
-        n_threads_batch=llm.n_threads,
-        seed=settings.seed,
-        verbose=False,
-    )
-    runtime = llm.runtime
-    naive_rt_llama = None
-    if not args.no_naive_runtime and runtime is not None and runtime.path != llm.model_path:
-        naive_rt_llama = Llama(
-            model_path=str(runtime.path),
+    def make_llama(path: Path, **extra: Any) -> Any:
+        """A plain llama_cpp.Llama with our context settings: what a user would construct."""
+        return Llama(
+            model_path=str(path),
             n_ctx=settings.n_ctx,
             n_batch=min(settings.n_batch, settings.n_ctx),
             n_threads=llm.n_threads,
             n_threads_batch=llm.n_threads,
             seed=settings.seed,
-            flash_attn=settings.flash_attn,
             verbose=False,
+            **extra,
         )
+
+    naive_llama = make_llama(llm.model_path)
+    runtime = llm.runtime
+    naive_rt_llama = None
+    if not args.no_naive_runtime and runtime is not None and runtime.path != llm.model_path:
+        naive_rt_llama = make_llama(runtime.path, flash_attn=settings.flash_attn)
     replayer = None
     if not args.no_raw:
         from replay import Replayer
