@@ -18,8 +18,9 @@ A claim is judged against source texts in three steps:
 2. **Lexical support.** Weighted content-word coverage of the claim by its best sentence,
    by a greedy cover of up to ``MAX_COVER`` sentences, and by the whole of the sources.
 3. **Optional semantics.** With an embedder, the best cosine between the claim and its
-   evidence sentences is mixed in (``CachingEmbedder`` avoids re-embedding the same source
-   sentences when an answer is checked sentence by sentence).
+   evidence sentences is mixed in. Only the source sentences that can still change the
+   verdict are embedded (an exact bound, see ``_judge``), and ``CachingEmbedder`` avoids
+   re-embedding them when an answer is checked sentence by sentence.
 
 Callers should pass ``title + "\\n\\n" + abstract`` as a source when answers may name papers.
 """
@@ -78,6 +79,7 @@ SIM_FLOOR, SIM_CEIL = 0.3, 0.85  # cosine mapped linearly onto 0..1 between thes
 LEX_WEIGHT = 0.75  # share of the lexical score when an embedder is given (MiniLM-calibrated)
 MAX_COVER, MIN_GAIN = 3, 0.1  # evidence: up to 3 sentences, each adding >= 10% coverage
 W_BEST, W_COVER, W_WHOLE = 0.3, 0.4, 0.3  # lexical score: best sentence, evidence, source
+PRUNE = True  # embed only the sentences that can change a verdict (a switch for the tests)
 GENERIC_WEIGHT = 0.5  # words that say little about a specific paper count half
 _GENERIC = frozenset(
     stem(w)
@@ -202,15 +204,37 @@ def _scale(cosine: float) -> float:
     return min(1.0, max(0.0, (cosine - SIM_FLOOR) / (SIM_CEIL - SIM_FLOOR)))
 
 
+class _Vectors:
+    """Embeddings of the source sentences and of the claims listed after them, made only when
+    the judge first needs them: it needs about a third of an abstract's sentences (see
+    ``_judge``), and every need is one batched embedder call."""
+
+    def __init__(self, embedder: Embedder, texts: Sequence[str]) -> None:
+        self.embedder = embedder
+        self.texts = texts
+        self.vecs: dict[int, np.ndarray] = {}
+
+    def get(self, rows: Sequence[int]) -> None:
+        todo = [r for r in dict.fromkeys(rows) if r not in self.vecs]
+        if todo:
+            found = self.embedder.embed([self.texts[r] for r in todo])
+            self.vecs.update(zip(todo, np.asarray(found, dtype=np.float32), strict=True))
+
+    def cosines(self, row: int, others: Sequence[int]) -> dict[int, float]:
+        self.get([row, *others])
+        return {o: float(self.vecs[o] @ self.vecs[row]) for o in others}
+
+
 def _judge(
     claim: str,
     index: _Index,
     allowed: Sequence[int],
     threshold: float,
-    claim_vec: np.ndarray | None = None,
-    sent_vecs: np.ndarray | None = None,
+    vectors: _Vectors | None = None,
+    claim_row: int = -1,
 ) -> Support:
-    """Score a cleaned claim against the sentences of the ``allowed`` sources."""
+    """Score a cleaned claim against the sentences of the ``allowed`` sources; with
+    ``vectors``, the claim is ``vectors.texts[claim_row]``."""
     rows = [i for i, o in enumerate(index.owner) if o in allowed]
     sources = [index.sources[i] for i in allowed]
     if not claim or not rows:
@@ -224,12 +248,20 @@ def _judge(
     missing_entities = sorted(e for e in extract_entities(claim) if not _entity_ok(e, sources))
 
     covs = {r: coverage(words, index.words[r]) for r in rows}
-    sims: dict[int, float] = {}
-    if claim_vec is not None and sent_vecs is not None:
-        sims = {r: float(sent_vecs[r] @ claim_vec) for r in rows}
     claim_keys = [m.key for m in number_mentions(claim)]
-    bonus = {r: 0.25 * len(set(claim_keys) & index.numbers[r]) for r in rows}
-    best = max(rows, key=lambda r: (covs[r] + bonus[r] + 0.5 * _scale(sims.get(r, 0.0)), -r))
+    lexical = {r: covs[r] + 0.25 * len(set(claim_keys) & index.numbers[r]) for r in rows}
+    sims: dict[int, float] = {}
+    candidates = rows
+    if vectors is not None:
+        # A row scores lexical + 0.5 * scaled cosine <= lexical + 0.5, so once the lexically
+        # best row's full score is known, rows below it by more than 0.5 cannot win: only the
+        # rest are embedded, and the best row is the same as with every row embedded.
+        top = min(rows, key=lambda r: (-lexical[r], r))
+        sims = vectors.cosines(claim_row, [top])
+        floor = lexical[top] + 0.5 * _scale(sims[top])
+        candidates = [r for r in rows if lexical[r] + 0.5 >= floor or not PRUNE]
+        sims |= vectors.cosines(claim_row, candidates)
+    best = max(candidates, key=lambda r: (lexical[r] + 0.5 * _scale(sims.get(r, 0.0)), -r))
     cover, covered = [best], set(index.words[best])
     for _ in range(MAX_COVER - 1):  # greedily add the sentences that cover most of the rest
         gains = {r: coverage(words, covered | index.words[r]) for r in rows if r not in cover}
@@ -238,6 +270,8 @@ def _judge(
             break
         cover.append(extra)
         covered |= index.words[extra]
+    if vectors is not None:
+        sims |= vectors.cosines(claim_row, [r for r in cover if r not in sims])
     whole = coverage(words, frozenset().union(*(index.words[r] for r in rows)))
     score = W_BEST * covs[best] + W_COVER * coverage(words, covered) + W_WHOLE * whole
     similarity = max(sims[r] for r in cover) if sims else None
@@ -277,12 +311,6 @@ def _judge(
     )
 
 
-def _embed(embedder: Embedder | None, texts: Sequence[str]) -> np.ndarray | None:
-    if embedder is None or not texts:
-        return None
-    return np.asarray(embedder.embed(list(texts)), dtype=np.float32)
-
-
 def score_support(
     claim: str,
     sources: Sequence[str],
@@ -293,9 +321,8 @@ def score_support(
     """How well ``claim`` is supported by ``sources`` (see the module docstring)."""
     index = _index(sources)
     clean = _clean(claim)
-    vecs = _embed(embedder, [clean, *index.texts]) if clean and index.texts else None
-    claim_vec, sent_vecs = (vecs[0], vecs[1:]) if vecs is not None else (None, None)
-    return _judge(clean, index, range(len(sources)), threshold, claim_vec, sent_vecs)
+    vectors = _Vectors(embedder, [*index.texts, clean]) if embedder is not None else None
+    return _judge(clean, index, range(len(sources)), threshold, vectors, len(index.texts))
 
 
 def _sentence_units(text: str) -> list[str]:
@@ -324,7 +351,10 @@ def check_sentences(
     index = _index([sources[k] for k in keys])
     units = [(u, _clean(u)) for u in _sentence_units(text)]
     units = [(u, c) for u, c in units if re.search(r"[A-Za-z0-9]", c)]
-    vecs = _embed(embedder, [*index.texts, *(c for _, c in units)]) if index.texts else None
+    vectors = None
+    if embedder is not None and index.texts and units:
+        vectors = _Vectors(embedder, [*index.texts, *(c for _, c in units)])
+        vectors.get(range(len(index.texts), len(vectors.texts)))  # the claims in one call
     verdicts: list[SentenceVerdict] = []
     for n, (unit, clean) in enumerate(units):
         cites: list[int] = []
@@ -338,9 +368,7 @@ def check_sentences(
             verdicts.append(SentenceVerdict(text=unit, clean=clean, cites=cites, support=support))
             continue
         allowed = [keys.index(c) for c in cites] if cites else list(range(len(keys)))
-        claim_vec = vecs[len(index.texts) + n] if vecs is not None else None
-        sent_vecs = vecs[: len(index.texts)] if vecs is not None else None
-        support = _judge(clean, index, allowed, threshold, claim_vec, sent_vecs)
+        support = _judge(clean, index, allowed, threshold, vectors, len(index.texts) + n)
         best_id = None
         if support.best_source is not None:  # re-based: an index into list(sources)
             position = allowed[support.best_source]
@@ -373,7 +401,9 @@ def best_quote(
         return ""
     words = content_words(query)
     numbers = [m.key for m in number_mentions(query)]
-    vecs = _embed(embedder, [query, *sentences])
+    vecs = None
+    if embedder is not None:
+        vecs = np.asarray(embedder.embed([query, *sentences]), dtype=np.float32)
 
     def rank(i: int) -> float:
         sentence = sentences[i]

@@ -15,16 +15,12 @@ from assistant.config import Settings
 from assistant.library import Library
 from assistant.protocols import ChatModel, Embedder, Message
 from assistant.retrieve import Retriever
-from assistant.tldr import TldrConfig, prefetch_vectors, write_tldr
+from assistant.tldr import TldrConfig, write_tldr
 from assistant.tldr_store import TldrJournal
 from assistant.types import Answer, Paper, Tldr
 from vectorstore.chroma import ChromaStore
 
 SENTENCE_CACHE = 20_000  # embedded source sentences kept per process (about 30 MB)
-# TL;DR judge sentences are embedded this many papers per call (see tldr.prefetch_vectors):
-# bigger blocks fill the encoder's batches (54 sample abstracts: 3.6 s in blocks of 32, 4.5 s in
-# blocks of 8) while the first TL;DR of a long batch still arrives within a few seconds.
-PREFETCH_PAPERS = 32
 
 
 class Assistant:
@@ -164,17 +160,12 @@ class Assistant:
         ``on_done(record, reused)`` is called per paper, in order.
         """
         cfg = self.tldr_config()
-        todo = [p for p in papers if not self.journal.is_current(p, cfg.provenance)]
-        done = 0  # papers of ``todo`` written so far; every PREFETCH_PAPERS, embed the next block
         out = []
         for paper in papers:
             if self.journal.is_current(paper, cfg.provenance):
                 record = self.journal.records[paper.paper_id]
                 reused = True
             else:
-                if done % PREFETCH_PAPERS == 0:  # the next block, in one embedder call
-                    prefetch_vectors(todo[done : done + PREFETCH_PAPERS], self.memo)
-                done += 1
                 record = write_tldr(paper, llm=self.llm, embedder=self.memo, config=cfg)
                 reused = False
                 if persist:

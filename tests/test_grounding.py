@@ -355,7 +355,9 @@ def test_embedder_similarity_is_reported_and_deterministic() -> None:
     assert first.similarity is not None and -1.0 <= first.similarity <= 1.0
     assert first.supported
     assert not score_support("Paris is the capital of France.", source, embedder=embedder).supported
-    assert len(embedder.calls) == 2  # one batched call per claim
+    # per claim: the claim with its lexically best sentence, the rows that can still win, the
+    # rest of the evidence (the last two only when needed)
+    assert 2 <= len(embedder.calls) <= 6
 
 
 def test_caching_embedder_embeds_each_text_once_with_identical_results() -> None:
@@ -370,7 +372,9 @@ def test_caching_embedder_embeds_each_text_once_with_identical_results() -> None
     embedded = [t for call in inner.calls for t in call]
     assert len(embedded) == len(set(embedded))
     n_source_sentences = len(split_sentences(sources[1])) + len(split_sentences(sources[2]))
-    assert len(embedded) == n_source_sentences + 2  # each cleaned answer sentence once
+    # each cleaned answer sentence once, and only the source sentences the judge needed
+    assert 2 < len(embedded) <= n_source_sentences + 2
+    assert {"Cappy has 360 million parameters.", "GUIDE contains 3.5K videos."} <= set(embedded)
     assert cached.embed([]).shape == (0, inner.dim)
 
 
