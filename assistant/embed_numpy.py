@@ -93,9 +93,9 @@ class NumpyEncoder:
         self._ln0 = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
         self._layers = [_Layer(w, i) for i in range(int(config["num_hidden_layers"]))]
 
-    def __call__(self, ids: NDArray[np.int64], bias: F32) -> F32:
+    def __call__(self, ids: NDArray[np.int64], positions: NDArray[np.int64], bias: F32) -> F32:
         n, t = ids.shape
-        x = self._word[ids] + self._pos[:t][None, :, :] + self._type0
+        x = self._word[ids] + self._pos[positions] + self._type0
         x = _layer_norm(x.astype(np.float32), *self._ln0)
         h, d = self._heads, self.dim // self._heads
         scale = np.float32(1.0 / math.sqrt(d))

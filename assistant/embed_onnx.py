@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from assistant.derived_files import build_once
 
 # Bump when the graph below changes: cached graphs carry it in their file name.
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2  # 2: per-row positions and a full attention mask (packed rows)
 OPSET = 20  # the first opset with a Gelu operator
 
 F32 = NDArray[np.float32]
@@ -104,8 +104,9 @@ def graph_bytes(model_dir: Path) -> bytes:
         "minilm-encoder",
         [
             helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "tokens"]),
-            helper.make_tensor_value_info("positions", TensorProto.INT64, ["tokens"]),
-            helper.make_tensor_value_info("bias", TensorProto.FLOAT, ["batch", 1, 1, "tokens"]),
+            helper.make_tensor_value_info("positions", TensorProto.INT64, ["batch", "tokens"]),
+            # (batch, 1, tokens, tokens): which token may attend to which (0 or -1e9)
+            helper.make_tensor_value_info("bias", TensorProto.FLOAT, ["batch", 1, "q", "tokens"]),
         ],
         [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "tokens", dim])],
         initializer=inits,
@@ -129,6 +130,10 @@ def cached_graph(model_dir: Path, cache_dir: Path) -> Path:
         tmp.write_bytes(graph_bytes(model_dir))
 
     build_once(target, build)
+    # Graphs of older weights or graph versions are never read again: 90 MB each.
+    for stale in cache_dir.glob("all-MiniLM-L6-v2.*.onnx*"):
+        if stale.name not in (target.name, target.name + ".sha256"):
+            stale.unlink(missing_ok=True)
     return target
 
 
@@ -148,8 +153,7 @@ class OnnxEncoder:
         source = str(model) if isinstance(model, Path) else model
         self._session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
 
-    def __call__(self, ids: NDArray[np.int64], bias: F32) -> F32:
-        positions = np.arange(ids.shape[1], dtype=np.int64)
+    def __call__(self, ids: NDArray[np.int64], positions: NDArray[np.int64], bias: F32) -> F32:
         feeds = {"ids": ids, "positions": positions, "bias": bias}
         (hidden,) = self._session.run(["hidden"], feeds)
         return np.asarray(hidden, dtype=np.float32)

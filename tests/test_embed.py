@@ -93,6 +93,12 @@ def test_graph_is_cached_verified_and_rebuilt_when_changed(tmp_path: Path) -> No
     text = ["Cappy is a small scorer."]
     assert np.abs(again.embed(text) - first.embed(text)).max() < 1e-6
     assert sorted(p.name for p in cache.iterdir()) == sorted([graph.name, record.name])
+    old = cache / "all-MiniLM-L6-v2.1234-5678.g1.onnx"  # an older graph version's files
+    old.write_bytes(b"old graph")
+    old.with_name(old.name + ".sha256").write_text("abc\n")
+    (cache / "keep.txt").write_text("not ours")
+    MiniLMEmbedder(cache_dir=cache)
+    assert sorted(p.name for p in cache.iterdir()) == sorted([graph.name, record.name, "keep.txt"])
 
 
 def test_unwritable_cache_builds_the_graph_in_memory(tmp_path: Path) -> None:
@@ -188,9 +194,9 @@ def test_small_calls_leave_one_blas_thread_bulk_calls_use_all(
     seen: list[set[int]] = []
     forward = real_embedder._forward
 
-    def spying(batch: list[list[int]]) -> np.ndarray:
+    def spying(rows: list[list[list[int]]]) -> np.ndarray:
         seen.append(blas_threads())
-        return forward(batch)
+        return forward(rows)
 
     monkeypatch.setattr(real_embedder, "_forward", spying)
     real_embedder.embed(["one small call"])
@@ -198,3 +204,34 @@ def test_small_calls_leave_one_blas_thread_bulk_calls_use_all(
     real_embedder.embed([f"text number {i}" for i in range(embed_mod.BULK_TEXTS)])
     assert seen[-1] == {real_embedder._all_threads}
     assert blas_threads() == {1}
+
+
+def test_pack_rows_groups_short_texts_and_keeps_long_ones_alone() -> None:
+    from assistant.embed import pack_rows
+
+    rows = pack_rows([50, 10, 200, 30, 60, 40], 128)
+    assert sorted(i for row in rows for i in row) == list(range(6))
+    assert [2] in rows  # longer than the limit: a row of its own
+    assert all(
+        sum([50, 10, 200, 30, 60, 40][i] for i in row) <= 128 for row in rows if len(row) > 1
+    )
+    assert len(rows) < 6
+    assert pack_rows([5, 7, 9], 0) == [[0], [1], [2]]  # no packing: one text per row
+    assert pack_rows([], 128) == []
+
+
+def test_texts_sharing_a_row_get_the_vectors_they_get_alone(
+    real_embedder: MiniLMEmbedder, numpy_embedder: MiniLMEmbedder, sample_papers: list[Paper]
+) -> None:
+    """A sentence check embeds 2-5 texts in packed rows; a text must not see its row-mates."""
+    from assistant.grounding import split_sentences
+
+    texts = [s for p in sample_papers[:2] for s in split_sentences(p.abstract)][:12]
+    texts += ["short", "a"]
+    for embedder in (real_embedder, numpy_embedder):
+        alone = np.stack([embedder.embed([t])[0] for t in texts])
+        for size in (2, 3, 5, len(texts)):
+            together = np.concatenate(
+                [embedder.embed(texts[i : i + size]) for i in range(0, len(texts), size)]
+            )
+            assert float((alone * together).sum(axis=1).min()) > 0.999999
