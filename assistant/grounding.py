@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 
 from assistant.embed_cache import CachingEmbedder
 from assistant.protocols import Embedder
+from assistant.safe_text import has_external_url, known_urls, strip_unsafe, url_key
 from assistant.textnorm import (
     NumberMention,
     content_words,
@@ -288,7 +289,7 @@ def _judge(
         norm_phrase(claim).strip(" ") in norm_phrase(s) for s in sources
     ):
         score, reason = min(score, SHORT_CAP), "too few content words"
-    elif urls := [u for u in find_urls(claim) if _url_key(u) not in _known_urls(sources)]:
+    elif urls := [u for u in find_urls(claim) if url_key(u) not in known_urls(sources)]:
         score, reason = min(score, GATE_CAP), f"url {urls[0]} not in source"
     elif comparisons := unsupported_comparisons(claim, sources):
         score, reason = min(score, GATE_CAP), f"comparison {comparisons[0]!r} not in source"
@@ -423,38 +424,3 @@ def best_quote(
 
     start = max(range(len(spans) - max_words + 1), key=lambda s: (window(s), -s))
     return best[spans[start][0] : spans[start + max_words - 1][1]]
-
-
-_IMAGE_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_LINK_RE = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
-_HTML_RE = re.compile(
-    r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|</?[A-Za-z][^>]*>", re.IGNORECASE | re.DOTALL
-)
-
-
-def _url_key(url: str) -> str:
-    return re.sub(r"^(?:https?://)?(?:www\.)?", "", url.lower()).rstrip("/")
-
-
-def _known_urls(sources: Sequence[str]) -> set[str]:
-    return {_url_key(u) for s in sources for u in find_urls(s)}
-
-
-def has_external_url(text: str, sources: Sequence[str] = ()) -> bool:
-    """Whether ``text`` contains a URL or web domain that none of ``sources`` contains."""
-    known = _known_urls(sources)
-    return any(_url_key(u) not in known for u in find_urls(text))
-
-
-def strip_unsafe(text: str, sources: Sequence[str] = ()) -> str:
-    """Remove markdown images, HTML tags and URLs not found in ``sources``; markdown links
-    keep their text. Keeps the rest (and line breaks) as is."""
-    known = _known_urls(sources)
-    text = _IMAGE_RE.sub("", text)
-    text = _LINK_RE.sub(lambda m: m.group(1), text)
-    text = _HTML_RE.sub("", text)
-    for url in sorted(set(find_urls(text)), key=len, reverse=True):
-        if _url_key(url) not in known:
-            text = text.replace(url, "")
-    text = re.sub(r"[ \t]{2,}", " ", text)
-    return "\n".join(line.rstrip() for line in text.split("\n")).strip()
