@@ -56,7 +56,7 @@ eval: setup
 	$(BIN)/assistant eval --suite all --report test-artifacts/eval-report.md
 
 # Each benchmark prints ours vs a baseline measured side by side; run on an idle machine.
-BENCHES := tldr_throughput ask_latency embedder model_formats tldr_opener kv_prefix batch_decode retrieval_scale memory answer_context ingest
+BENCHES := tldr_throughput ask_latency embedder judge_embedding model_formats tldr_opener kv_prefix batch_decode retrieval_scale memory answer_context ingest
 bench: setup
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
