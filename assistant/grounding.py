@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, Field
 
+from assistant.claim_rules import polarity_conflict, swapped_fact, unsupported_comparisons
 from assistant.embed_cache import CachingEmbedder
 from assistant.protocols import Embedder
 from assistant.safe_text import has_external_url, known_urls, strip_unsafe, url_key
@@ -47,12 +48,9 @@ from assistant.textnorm import (
     find_urls,
     norm_phrase,
     number_mentions,
-    polarity_conflict,
     split_sentences,
     stem,
     strip_citations,
-    swapped_fact,
-    unsupported_comparisons,
     word_set,
 )
 

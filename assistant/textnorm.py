@@ -1,4 +1,5 @@
-"""Text normalisation for grounding: sentences, numbers, entities, content words, URLs.
+"""Text normalisation for grounding: sentences, numbers, entities, content words, URLs
+(the rules comparing a claim with its evidence are in :mod:`assistant.claim_rules`).
 
 Pure, deterministic, stdlib-only helpers used by :mod:`assistant.grounding`. Nothing here
 knows about models; every rule is a regular expression or a small word list so that a verdict
@@ -9,12 +10,11 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 __all__ = [
-    "NEGATION_RE",
+    "CAP_STOPWORDS",
     "STOPWORDS",
     "NumberMention",
     "content_words",
@@ -24,13 +24,10 @@ __all__ = [
     "find_urls",
     "norm_phrase",
     "number_mentions",
-    "polarity_conflict",
     "sentence_spans",
     "split_sentences",
     "stem",
     "strip_citations",
-    "swapped_fact",
-    "unsupported_comparisons",
     "word_set",
 ]
 
@@ -257,7 +254,7 @@ def extract_numbers(text: str) -> set[str]:
 # --------------------------------------------------------------------------------------------
 # entities
 
-_CAP_STOPWORDS = word_set(
+CAP_STOPWORDS = word_set(
     """the we our this these those that there their they it its in on for to a an and but or
     as at by from with without of if so not no yes also thus hence here then however moreover
     furthermore additionally specifically finally first second third fourth firstly secondly
@@ -312,7 +309,7 @@ def extract_entities(text: str) -> set[str]:
             token = _singular(m.group())
             strong = _token_is_strong(token)
             capitalised = bool(re.fullmatch(r"[A-Z][a-z]+(?:-[A-Za-z]+)*", token))
-            common = token.lower() in _CAP_STOPWORDS
+            common = token.lower() in CAP_STOPWORDS
             # the first word, or one after a colon or an enumerator "(1)", starts a clause
             starts = previous_end == 0 or bool(
                 re.search(r"[:)•]", sentence[previous_end : m.start()])
@@ -424,126 +421,3 @@ def content_words(text: str) -> set[str]:
 def find_urls(text: str) -> list[str]:
     """URLs and bare web domains in ``text``, trailing punctuation removed."""
     return [m.group().rstrip(".,;:!?") for m in _URL_RE.finditer(text)]
-
-
-# --------------------------------------------------------------------------------------------
-# claim analysis: negation, comparisons, substituted facts
-
-NEGATION_RE = re.compile(
-    r"\b(?:not|no|never|cannot|without|neither|nor|unable|fail(?:s|ed)?|lack(?:s|ing)?"
-    r"|struggles?)\b|n't\b",
-    re.IGNORECASE,
-)
-_SOFT_NEGATION_RE = re.compile(
-    r"\b(?:avoid\w*|eliminat\w*|free|bypass\w*|remov\w*|instead|rather|prevent\w*|absen\w*)\b",
-    re.IGNORECASE,
-)
-_COMPARISON_WORDS = {
-    "up": "better best higher highest stronger strongest superior top outperform surpass exceed "
-    "beat",
-    "down": "worse worst lower lowest weaker weakest inferior underperform lag degrad",
-    "big": "larger largest bigger biggest",
-    "small": "smaller smallest tinier",
-    "fast": "faster fastest quicker",
-    "slow": "slower slowest",
-    "few": "fewer",
-    "long": "longer longest",
-    "short": "shorter shortest",
-    "easy": "simpler simplest easier easiest",
-    "hard": "harder hardest",
-    "cheap": "cheaper cheapest",
-    "first": "first",
-    # absolute or evaluative words a model likes to add: they need the source's backing too
-    "perfect": "perfect perfectly flawless flawlessly",
-    "always": "always invariably",
-    "easily": "easily effortlessly trivially",
-    "guarantee": "guarantee guarantees guaranteed provably",
-    "dramatic": "dramatically drastically massively hugely",
-}
-_COMPARISON = {w: g for g, ws in _COMPARISON_WORDS.items() for w in ws.split()}
-
-
-def _comparison_group(word: str) -> str | None:
-    return _COMPARISON.get(word) or _COMPARISON.get(stem(word))
-
-
-def unsupported_comparisons(claim: str, sources: Sequence[str]) -> list[str]:
-    """Comparative, superlative or absolute words of ``claim`` ("slower", "first", "beats",
-    "perfectly") whose kind no source uses ("beats" is fine when a source says "outperforms")."""
-    said = {_comparison_group(w) for s in sources for w in re.findall(r"[a-z]+", s.lower())} - {
-        None
-    }
-    return [
-        w
-        for w in dict.fromkeys(re.findall(r"[a-z]+", claim.lower()))
-        if (g := _comparison_group(w)) is not None and g not in said
-    ]
-
-
-def polarity_conflict(claim: str, evidence: Sequence[str]) -> str:
-    """A negation in ``claim`` that the evidence lacks, or a claim stating positively what the
-    evidence only mentions right after a negation ("without requiring finetuning")."""
-    if NEGATION_RE.search(claim):
-        text = " ".join(evidence)
-        ok = NEGATION_RE.search(text) or _SOFT_NEGATION_RE.search(text)
-        return "" if ok else "negation not in source"
-    if _SOFT_NEGATION_RE.search(claim):
-        return ""
-    negated: dict[str, None] = {}  # in reading order, for the explanation
-    plain: set[str] = set()
-    for sentence in evidence:
-        scope = 0
-        for token in re.findall(r"[A-Za-z0-9']+|[.,;:()]", sentence):
-            if NEGATION_RE.fullmatch(token) or token.lower().endswith("n't"):
-                scope = 2
-            elif token in ".,;:()":
-                scope = 0
-            else:
-                for word in content_words(token):
-                    if scope > 0:
-                        negated[word] = None
-                    else:
-                        plain.add(word)
-                    scope = max(0, scope - 1)
-    claimed = content_words(claim)
-    flipped = [w for w in negated if w not in plain and w in claimed]
-    return f"source negates {flipped[0]!r}" if flipped else ""
-
-
-_FACT_TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*%?")
-
-
-def _is_fact(token: str, position: int) -> bool:
-    if any(c.isdigit() for c in token):
-        return True
-    upper = any(c.isupper() for c in token[1:]) or (token[0].isupper() and position > 0)
-    return upper and token.lower() not in _CAP_STOPWORDS
-
-
-def swapped_fact(claim: str, sentence: str) -> str:
-    """ "X replaces Y" when ``claim`` copies a context from ``sentence`` but puts a different
-    number or name in it ("tasks from BIG-Bench" where the sentence says "tasks from
-    PromptSource"); "" otherwise."""
-    ctoks = _FACT_TOKEN_RE.findall(strip_citations(claim))
-    stoks = _FACT_TOKEN_RE.findall(strip_citations(sentence))
-    low = [t.lower() for t in stoks]
-    sentence_numbers = extract_numbers(sentence)
-    for i, token in enumerate(ctoks):
-        if not _is_fact(token, i) or entity_in_text(token, sentence):
-            continue
-        if extract_numbers(token) & sentence_numbers:
-            continue
-        for lo, hi, offset in ((i - 2, i, 2), (i + 1, i + 3, -1)):
-            context = [t.lower() for t in ctoks[max(lo, 0) : hi]]
-            if len(context) < 2 or all(c in STOPWORDS for c in context):
-                continue
-            for j in range(len(low) - 1):
-                k = j + offset  # where the fact sits relative to the matched context
-                if (
-                    low[j : j + 2] == context
-                    and 0 <= k < len(stoks)
-                    and _is_fact(stoks[k], k)
-                    and stoks[k].lower() != token.lower()
-                ):
-                    return f"{token} replaces {stoks[k]}"
-    return ""
