@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from assistant import grounding
+from assistant.config import AnswerConfig
 from assistant.context import SourceBlock, build_prompt, evidence_sentence, sufficient_evidence
 from assistant.injection import sanitize_source
 from assistant.protocols import ChatModel, Embedder, Message
@@ -22,23 +23,6 @@ from assistant.types import Answer, Citation, Hit, RetrievedRef, SentenceCheck
 ABSTAIN = "I can't answer that from the indexed abstracts."
 SentenceFn = Callable[[str], None]
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
-
-
-class AnswerConfig:
-    def __init__(
-        self,
-        *,
-        max_tokens: int = 160,
-        temperature: float = 0.0,
-        seed: int | None = None,
-        support_threshold: float = 0.6,
-        provenance: dict[str, str] | None = None,
-    ) -> None:
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-        self.seed = seed
-        self.support_threshold = support_threshold
-        self.provenance = provenance or {}
 
 
 def _retrieved(hits: Sequence[Hit]) -> list[RetrievedRef]:

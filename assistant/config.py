@@ -3,6 +3,11 @@
 Precedence (highest first): CLI flags (passed as keyword overrides), environment variables
 prefixed ``ASSISTANT_``, an optional TOML file, then the defaults below. This is the only module
 that reads the environment.
+
+The answer and TL;DR pipelines do not take Settings whole: they take :class:`AnswerConfig` and
+:class:`TldrConfig`, views built from it by :meth:`Settings.answer_config` /
+:meth:`Settings.tldr_config`. Their defaults are read from the fields below, so every default
+and every choice list is written once, here.
 """
 
 from __future__ import annotations
@@ -10,10 +15,10 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import platformdirs
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +27,12 @@ from pydantic_settings import (
 )
 
 APP_NAME = "paper-assistant"
+
+# The choice lists, once: Settings validates against them, the adapters and the CLI read them.
+ModelRuntime = Literal["auto", "original", "q8_0", "f16"]
+EmbedderRuntime = Literal["auto", "onnx", "numpy"]
+MODEL_RUNTIMES: tuple[str, ...] = get_args(ModelRuntime)
+EMBEDDER_RUNTIMES: tuple[str, ...] = get_args(EmbedderRuntime)
 
 
 def default_data_dir() -> Path:
@@ -46,7 +57,7 @@ class Settings(BaseSettings):
     model_sha256: str | None = Field(
         None, description="Expected sha256 of model_path; the bundled model's is always pinned."
     )
-    model_runtime: Literal["auto", "original", "q8_0", "f16"] = Field(
+    model_runtime: ModelRuntime = Field(
         "auto",
         description="Weight encoding the model runs in: 'auto' re-encodes the bundled Q4_1 model "
         "as Q8_0 once (same weights, faster CPU kernels) and runs other GGUFs as they are; "
@@ -64,7 +75,7 @@ class Settings(BaseSettings):
 
     # embedding and chunking
     embed_batch_size: int = Field(32, ge=1, description="Texts per embedder forward pass.")
-    embedder_runtime: Literal["auto", "onnx", "numpy"] = Field(
+    embedder_runtime: EmbedderRuntime = Field(
         "auto",
         description="Where the embedder's encoder runs: 'onnx' (onnxruntime, from a graph written "
         "once into <data_dir>/models; ~1.6x faster), 'numpy', or 'auto' (onnx, else numpy).",
@@ -132,6 +143,26 @@ class Settings(BaseSettings):
     def tldr_file(self) -> Path:
         return self.data_dir / "tldrs.jsonl"
 
+    def answer_config(self, provenance: dict[str, str] | None = None) -> AnswerConfig:
+        return AnswerConfig(
+            max_tokens=self.answer_max_tokens,
+            temperature=self.temperature,
+            seed=self.seed,
+            support_threshold=self.support_threshold,
+            provenance=provenance or {},
+        )
+
+    def tldr_config(self, provenance: dict[str, str] | None = None) -> TldrConfig:
+        return TldrConfig(
+            max_words=self.tldr_max_words,
+            max_tokens=self.tldr_max_tokens,
+            attempts=self.tldr_attempts,
+            source_tokens=self.tldr_source_tokens or None,  # 0: the whole abstract
+            threshold=self.support_threshold,
+            seed=self.seed,
+            provenance=provenance or {},
+        )
+
     def fingerprint(self) -> str:
         """Hash of the knobs that change outputs; goes into provenance."""
         keys = sorted(
@@ -141,6 +172,37 @@ class Settings(BaseSettings):
         )
         blob = repr([(k, getattr(self, k)) for k in keys]).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def default(name: str) -> Any:
+    """The default of Settings field ``name`` (for signatures that must not restate it)."""
+    return Settings.model_fields[name].default
+
+
+class AnswerConfig(BaseModel):
+    """What the answerer reads of Settings; defaults are the Settings defaults."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_tokens: int = default("answer_max_tokens")
+    temperature: float = default("temperature")
+    seed: int | None = None
+    support_threshold: float = default("support_threshold")
+    provenance: dict[str, str] = Field(default_factory=dict)
+
+
+class TldrConfig(BaseModel):
+    """What the TL;DR writer reads of Settings; defaults are the Settings defaults."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_words: int = default("tldr_max_words")
+    max_tokens: int = default("tldr_max_tokens")
+    attempts: int = default("tldr_attempts")
+    source_tokens: int | None = None  # None: the whole abstract
+    threshold: float = default("support_threshold")
+    seed: int = default("seed")
+    provenance: dict[str, str] = Field(default_factory=dict)
 
 
 def _toml_path() -> Path | None:

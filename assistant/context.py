@@ -151,7 +151,7 @@ def compress(question: str, abstract: str, chunk: str, n: int = SENTENCES_PER_SO
     return " ".join(sentences[i] for i in keep)
 
 
-def _clip_words(text: str, llm: ChatModel, budget: int) -> str:
+def clip_words(text: str, llm: ChatModel, budget: int) -> str:
     words = text.split()
     while len(words) > 1 and llm.count_tokens(" ".join(words)) > budget:
         words = words[: max(1, int(len(words) * 0.8))]
@@ -175,7 +175,7 @@ def build_prompt(
     max_tokens: int,
 ) -> tuple[list[Message], list[SourceBlock], list[str]]:
     budget = llm.n_ctx - max_tokens
-    q = _clip_words(question, llm, max(8, llm.n_ctx // MAX_QUESTION_SHARE))
+    q = clip_words(question, llm, max(8, llm.n_ctx // MAX_QUESTION_SHARE))
     blocks: list[SourceBlock] = []
     dropped: list[str] = []
     rendered: list[str] = []
@@ -194,7 +194,7 @@ def build_prompt(
     # trim further by the overflow (a template joins tokens a little differently).
     over = llm.prompt_tokens(messages) - budget
     while q and over > 0:
-        q = _clip_words(q, llm, max(0, llm.count_tokens(q) - over))
+        q = clip_words(q, llm, max(0, llm.count_tokens(q) - over))
         messages = _messages("(none)", q)
         over = llm.prompt_tokens(messages) - budget
     return messages, blocks, dropped

@@ -2,11 +2,17 @@
 
 AssistantError          anything the user can act on (exit 1)
 ├── UsageError          bad flags or arguments (exit 2)
+│   └── EvalConfigError a thresholds file or suite name the eval cannot use
 ├── InputError          a file that cannot be read or parsed at all
+│   └── FixtureError    an eval fixture file that does not match its schema
+├── PromptError         a prompt template that is missing, malformed or misused
 ├── StoreError          the store is missing, built differently, or broken
 │   └── StoreLockedError another process holds the data-dir lock (exit 3)
 ├── ModelError          the GGUF is missing, swapped (sha256) or fails to load
 └── BusyError           the model queue is full; try again shortly (exit 4)
+
+Adapters map their library's exceptions into this tree at the boundary (vectorstore/chroma.py,
+assistant/llm/llama.py); anything else is a bug and surfaces as one.
 """
 
 from __future__ import annotations
@@ -20,7 +26,19 @@ class UsageError(AssistantError):
     exit_code = 2
 
 
+class EvalConfigError(UsageError):
+    pass
+
+
 class InputError(AssistantError):
+    pass
+
+
+class FixtureError(InputError, ValueError):
+    pass
+
+
+class PromptError(AssistantError, ValueError):
     pass
 
 

@@ -11,9 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from assistant.protocols import Embedder
+from assistant.protocols import Embedder, VectorStore
 from assistant.types import Chunk, IngestReport, Paper, Rejection
-from vectorstore.chroma import ChromaStore
 
 if TYPE_CHECKING:  # importing langchain costs ~0.4 s, which `assistant ask` never needs
     from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -82,7 +81,7 @@ def dedupe(
 def ingest_papers(
     papers: Sequence[Paper],
     *,
-    store: ChromaStore,
+    store: VectorStore,
     embedder: Embedder,
     chunk_tokens: int,
     chunk_overlap: int,

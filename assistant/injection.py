@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.textnorm import split_sentences
+from assistant.grounding.textnorm import split_sentences
 
 _PATTERNS = [
     r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instruction|prompt|rule|context|above|previous)",

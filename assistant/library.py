@@ -1,7 +1,8 @@
 """The indexed library: one object the CLI and the UI share.
 
-It owns the settings, the data-dir lock, the store and (lazily) the embedder. Collaborators can
-be injected so tests use a FakeEmbedder and an ephemeral store.
+It owns the settings, the data-dir lock, the store and (lazily) the embedder. It types against
+the store and embedder Protocols; assistant/service.py passes the concrete ones (and tests pass
+fakes or an in-memory store).
 """
 
 from __future__ import annotations
@@ -10,32 +11,20 @@ import json
 from collections.abc import Callable, Sequence
 
 from assistant.config import Settings
-from assistant.errors import InputError, StoreError
-from assistant.ingest import dedupe, ingest_papers
-from assistant.protocols import Embedder
-from assistant.store import (
+from assistant.datadir import (
     DataDirLock,
-    atomic_write_text,
     check_manifest,
     expected_manifest,
     read_manifest,
     write_manifest,
 )
+from assistant.errors import InputError, StoreError
+from assistant.files import atomic_write_text
+from assistant.ingest import dedupe, ingest_papers
+from assistant.protocols import Embedder, StoreBackend, VectorStore
 from assistant.types import IngestReport, Paper, Rejection
-from vectorstore.chroma import ChromaStore, chromadb_version
 
 ProgressFactory = Callable[[int, str], Callable[[int], None]]
-
-
-def default_embedder(settings: Settings) -> Embedder:
-    from assistant.embed import MiniLMEmbedder
-
-    return MiniLMEmbedder(
-        batch_size=settings.embed_batch_size,
-        runtime=settings.embedder_runtime,
-        cache_dir=settings.data_dir / "models",
-        threads=settings.n_threads,
-    )
 
 
 class Library:
@@ -45,35 +34,46 @@ class Library:
         *,
         write: bool = False,
         embedder: Embedder | None = None,
-        store: ChromaStore | None = None,
+        store: VectorStore | None = None,
+        backend: StoreBackend | None = None,
+        embedder_factory: Callable[[Settings], Embedder] | None = None,
         check: bool = True,
     ) -> None:
+        """Either ``store`` (used as it is, no lock) or ``backend`` (opens the data dir's store
+        under the data-dir lock, after checking its manifest) must be given."""
         self.settings = settings
         self.write = write
         self._embedder = embedder
+        self._embedder_factory = embedder_factory
+        self._backend = backend
         self._lock: DataDirLock | None = None
         if store is None:
+            if backend is None:
+                raise TypeError("Library needs a store or a backend (see assistant.service)")
             self._lock = DataDirLock(settings.data_dir, exclusive=write).acquire()
             try:
                 if check:
                     check_manifest(settings.data_dir, self._expected())
-                store = ChromaStore(settings.store_dir, settings.collection)
+                store = backend.open(settings.store_dir, settings.collection)
             except BaseException:
                 self.close()
                 raise
         self.store = store
 
     def _expected(self) -> dict[str, object]:
-        from assistant.embed import EMBEDDER_NAME
+        from assistant.embedding.weights import EMBEDDER_DIM, EMBEDDER_NAME
 
         name = self._embedder.name if self._embedder is not None else EMBEDDER_NAME
-        dim = self._embedder.dim if self._embedder is not None else 384
-        return expected_manifest(name, dim, chromadb_version())
+        dim = self._embedder.dim if self._embedder is not None else EMBEDDER_DIM
+        version = self._backend.version() if self._backend is not None else "unknown"
+        return expected_manifest(name, dim, version)
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = default_embedder(self.settings)
+            if self._embedder_factory is None:
+                raise TypeError("Library needs an embedder or an embedder_factory")
+            self._embedder = self._embedder_factory(self.settings)
         return self._embedder
 
     def close(self) -> None:
@@ -129,7 +129,7 @@ class Library:
         backup = self.settings.data_dir / "reindex-backup.jsonl"
         atomic_write_text(backup, "".join(p.model_dump_json() + "\n" for p in papers))
         self.store.drop()
-        self.store = ChromaStore(self.store.path, self.store.name)  # in memory stays in memory
+        self.store = self.store.reopen()  # in memory stays in memory
         report = self.ingest(papers, progress=progress)
         write_manifest(self.settings.data_dir, self._expected())
         backup.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ Each prompt is a Markdown file ``prompts/<name>.md`` shipped as package data. A 
   model that starts on its own tends to describe the abstract ("The abstract is a concise
   summary...") instead of the paper; an opener steers it to the contribution. It may use
   variables (checked like the user part's) and becomes a trailing ``assistant`` message, which
-  :class:`assistant.llm.LocalLLM` continues. Empty once rendered: no opener.
+  :class:`assistant.llm.llama.LocalLLM` continues. Empty once rendered: no opener.
 
 Rendering is strict both ways: a variable the template uses but the caller did not pass, and a
 variable the caller passed but the template does not use, both raise :class:`PromptError`
@@ -42,6 +42,7 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from assistant.errors import PromptError
 from assistant.protocols import Message
 
 SEPARATOR = "---user---"
@@ -54,10 +55,6 @@ _env = SandboxedEnvironment(
     autoescape=False,
     keep_trailing_newline=False,
 )
-
-
-class PromptError(ValueError):
-    """A prompt template is missing, malformed, or was rendered with the wrong variables."""
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,21 @@
-"""The seams between modules: what an embedder and a chat model must offer.
+"""The seams between rooms: what an embedder, a chat model and a vector store must offer.
 
-Real adapters (assistant/embed.py, assistant/llm.py) and the test fakes (tests/fakes.py) both
-satisfy these, so every pipeline function can take either.
+Real adapters (assistant/embedding/, assistant/llm/, vectorstore/) and the shipped test doubles
+(assistant/testing.py) both satisfy these, so core code types against these Protocols and only
+assistant/service.py names a concrete adapter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel
+
+from assistant.types import Chunk, Hit, Paper
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 
@@ -43,6 +47,11 @@ class ChatModel(Protocol):
     sha256: str
     n_ctx: int
 
+    def load(self) -> float:
+        """Load the weights now (idempotent; otherwise the first call loads them); return the
+        seconds it took."""
+        ...
+
     def count_tokens(self, text: str) -> int:
         """Tokens of plain ``text`` in the model's tokenizer."""
         ...
@@ -63,3 +72,58 @@ class ChatModel(Protocol):
     ) -> Generation:
         """Run one chat completion under the model lock; ``on_token`` streams pieces."""
         ...
+
+
+class VectorStore(Protocol):
+    """Chunks and papers with their vectors. A paper record is written after all its chunks
+    (the commit marker), so chunks without one are leftovers of an interrupted write."""
+
+    name: str
+    path: Path | None  # where it persists; None in memory
+    generation: int  # bumped by every write through this object
+
+    def write_papers(
+        self, items: Sequence[tuple[Paper, Sequence[Chunk], NDArray[np.float32]]]
+    ) -> int:
+        """Replace each paper's chunks, then write its paper record; return chunks written."""
+        ...
+
+    def delete_paper(self, paper_id: str) -> bool: ...
+
+    def drop(self) -> None:
+        """Delete every chunk and paper (the store is unusable until reopened)."""
+        ...
+
+    def reopen(self) -> VectorStore:
+        """A fresh handle on the same location (after :meth:`drop`)."""
+        ...
+
+    def hashes(self) -> dict[str, str]: ...
+
+    def papers(self) -> list[Paper]: ...
+
+    def get_paper(self, paper_id: str) -> Paper | None: ...
+
+    def count_papers(self) -> int: ...
+
+    def count_chunks(self) -> int: ...
+
+    def all_chunks(self) -> list[Hit]:
+        """Every committed chunk (orphans left out)."""
+        ...
+
+    def query(self, vector: NDArray[np.float32], n: int) -> list[Hit]:
+        """The ``n`` nearest chunks by cosine; ``Hit.dense`` holds the similarity."""
+        ...
+
+    def committed_ids(self) -> set[str]: ...
+
+
+class StoreBackend(Protocol):
+    """Opens stores of one kind (embedded Chroma today)."""
+
+    def version(self) -> str:
+        """The backend's version, recorded in the data dir's manifest."""
+        ...
+
+    def open(self, path: Path | None, collection: str) -> VectorStore: ...

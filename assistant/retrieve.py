@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from assistant.protocols import Embedder
+from assistant.config import default
+from assistant.protocols import Embedder, VectorStore
 from assistant.types import Hit
-from vectorstore.chroma import ChromaStore
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
 _STOP = frozenset(
@@ -167,13 +167,13 @@ class _KeywordIndex:
 class Retriever:
     def __init__(
         self,
-        store: ChromaStore,
+        store: VectorStore,
         embedder: Embedder,
         *,
-        top_k: int = 5,
-        candidates: int = 30,
-        rrf_k: int = 60,
-        relevance_floor: float = 0.35,
+        top_k: int = default("top_k"),
+        candidates: int = default("candidates"),
+        rrf_k: int = default("rrf_k"),
+        relevance_floor: float = default("relevance_floor"),
     ) -> None:
         self.store = store
         self.embedder = embedder

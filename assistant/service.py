@@ -1,26 +1,71 @@
-"""The assistant as one object: library + retriever + model, shared by the CLI, UI and evals.
+"""The composition root: the one place that picks concrete adapters.
 
-Everything heavy is created lazily and can be injected (tests pass a FakeLLM/FakeEmbedder and
-an ephemeral store).
+:class:`Assistant` is library + retriever + model as one object, shared by the CLI, UI and
+evals. Everything heavy is created lazily and can be injected (tests pass the doubles of
+:mod:`assistant.testing`); otherwise the embedded Chroma store, the MiniLM embedder and the
+in-process llama.cpp model are used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 
 from assistant import grounding, prompting
-from assistant.answer import AnswerConfig, answer_question
-from assistant.config import Settings
+from assistant.answer import answer_question
+from assistant.config import Settings, TldrConfig
+from assistant.journal import TldrJournal
 from assistant.library import Library
-from assistant.protocols import ChatModel, Embedder, Message
+from assistant.protocols import ChatModel, Embedder, Message, StoreBackend, VectorStore
 from assistant.retrieve import Retriever
-from assistant.tldr import TldrConfig, write_tldr
-from assistant.tldr_store import TldrJournal
+from assistant.tldr import write_tldr
 from assistant.types import Answer, Paper, Tldr
-from vectorstore.chroma import ChromaStore
 
 SENTENCE_CACHE = 20_000  # embedded source sentences kept per process (about 30 MB)
+
+
+def default_embedder(settings: Settings) -> Embedder:
+    from assistant.embedding.minilm import MiniLMEmbedder
+
+    return MiniLMEmbedder(
+        batch_size=settings.embed_batch_size,
+        runtime=settings.embedder_runtime,
+        cache_dir=settings.data_dir / "models",
+        threads=settings.n_threads,
+    )
+
+
+def default_model(settings: Settings) -> ChatModel:
+    from assistant.llm.llama import LocalLLM
+
+    return LocalLLM(settings)
+
+
+def store_backend(settings: Settings) -> StoreBackend:
+    from vectorstore.chroma import ChromaBackend
+
+    return ChromaBackend()
+
+
+def open_library(
+    settings: Settings,
+    *,
+    write: bool = False,
+    embedder: Embedder | None = None,
+    store: VectorStore | None = None,
+    check: bool = True,
+) -> Library:
+    """The data dir's library with the default adapters (or the injected ones)."""
+    return Library(
+        settings,
+        write=write,
+        embedder=embedder,
+        store=store,
+        backend=None if store is not None else store_backend(settings),
+        embedder_factory=default_embedder,
+        check=check,
+    )
 
 
 class Assistant:
@@ -31,10 +76,10 @@ class Assistant:
         write: bool = False,
         llm: ChatModel | None = None,
         embedder: Embedder | None = None,
-        store: ChromaStore | None = None,
+        store: VectorStore | None = None,
     ) -> None:
         self.settings = settings
-        self.library = Library(settings, write=write, embedder=embedder, store=store)
+        self.library = open_library(settings, write=write, embedder=embedder, store=store)
         self._llm = llm
         self._retriever: Retriever | None = None
         self._memo: grounding.CachingEmbedder | None = None
@@ -44,9 +89,7 @@ class Assistant:
     @property
     def llm(self) -> ChatModel:
         if self._llm is None:
-            from assistant.llm import LocalLLM
-
-            self._llm = LocalLLM(self.settings)
+            self._llm = default_model(self.settings)
         return self._llm
 
     @property
@@ -57,19 +100,20 @@ class Assistant:
         """Start loading the model in the background and return the thread (join it before
         exiting): a cold `assistant ask` loads the embedder and retrieves meanwhile."""
         llm = self.llm  # created here, not raced by the thread
-        load = getattr(llm, "load", None)
 
         def run() -> None:
-            try:
-                if load is not None:
-                    load()
             # a failed load is retried, and reported with its context, by the first model call
-            except Exception:
-                pass
+            with contextlib.suppress(Exception):
+                llm.load()
 
         thread = threading.Thread(target=run, name="model-preload", daemon=True)
         thread.start()
         return thread
+
+    def warm_up(self) -> None:
+        """Load the embedder and the model now, so the first answer is fast."""
+        self.embedder.embed(["warm up"])
+        self.llm.load()
 
     @property
     def memo(self) -> grounding.CachingEmbedder:
@@ -117,14 +161,7 @@ class Assistant:
         on_sentence: Callable[[str], None] | None = None,
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
-        s = self.settings
-        cfg = AnswerConfig(
-            max_tokens=s.answer_max_tokens,
-            temperature=s.temperature,
-            seed=s.seed,
-            support_threshold=s.support_threshold,
-            provenance=self.provenance("answer"),
-        )
+        cfg = self.settings.answer_config(self.provenance("answer"))
         return answer_question(
             question,
             llm=self.llm,
@@ -137,16 +174,7 @@ class Assistant:
 
     # ---- TL;DRs ------------------------------------------------------------------------
     def tldr_config(self) -> TldrConfig:
-        s = self.settings
-        return TldrConfig(
-            max_words=s.tldr_max_words,
-            max_tokens=s.tldr_max_tokens,
-            attempts=s.tldr_attempts,
-            source_tokens=s.tldr_source_tokens or None,  # 0: the whole abstract
-            threshold=s.support_threshold,
-            seed=s.seed,
-            provenance=self.provenance("tldr"),
-        )
+        return self.settings.tldr_config(self.provenance("tldr"))
 
     def tldrs(
         self,

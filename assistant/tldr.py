@@ -13,8 +13,10 @@ import string
 import time
 from collections.abc import Callable, Sequence
 
-from assistant import extractive, grounding, prompting
-from assistant.context import _clip_words
+from assistant import grounding, prompting
+from assistant.config import TldrConfig
+from assistant.context import clip_words
+from assistant.grounding import extractive
 from assistant.injection import sanitize_source
 from assistant.protocols import ChatModel, Embedder, Message
 from assistant.types import Paper, Tldr
@@ -24,27 +26,6 @@ from assistant.types import Paper, Tldr
 SENTENCE_STOPS = ("\n", *(f". {c}" for c in string.ascii_uppercase))
 
 _LEAD = re.compile(r"^\s*(?:tl;?dr|summary|one[- ]sentence summary)\s*[:\-–]\s*", re.I)
-
-
-class TldrConfig:
-    def __init__(
-        self,
-        *,
-        max_words: int = 30,
-        max_tokens: int = 60,
-        attempts: int = 3,
-        source_tokens: int | None = None,
-        threshold: float = 0.6,
-        seed: int = 1234,
-        provenance: dict[str, str] | None = None,
-    ) -> None:
-        self.max_words = max_words
-        self.max_tokens = max_tokens
-        self.attempts = attempts
-        self.source_tokens = source_tokens
-        self.threshold = threshold
-        self.seed = seed
-        self.provenance = provenance or {}
 
 
 # Sentences that state a paper's own contribution (a TL;DR's subject); background is skipped.
@@ -104,9 +85,9 @@ def tldr_messages(
     over = llm.prompt_tokens(messages) + max_tokens - llm.n_ctx
     while over > 0 and (text or title):
         if text:
-            text = _clip_words(text, llm, max(0, llm.count_tokens(text) - over))
+            text = clip_words(text, llm, max(0, llm.count_tokens(text) - over))
         else:
-            title = _clip_words(title, llm, max(0, llm.count_tokens(title) - over))
+            title = clip_words(title, llm, max(0, llm.count_tokens(title) - over))
         messages = prompting.split_system_user("tldr", title=title, abstract=text, lead=name)
         over = llm.prompt_tokens(messages) + max_tokens - llm.n_ctx
     return messages

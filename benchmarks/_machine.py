@@ -44,7 +44,7 @@ def load_average() -> list[float]:
 
 
 def machine(threads: int | None = None) -> dict[str, Any]:
-    from assistant.llm import cpu_threads
+    from assistant.files import cpu_threads
 
     info: dict[str, Any] = {
         "cpu_model": cpu_model(),

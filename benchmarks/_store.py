@@ -14,7 +14,7 @@ def sample_data_dir(given: Path | None) -> tuple[Path, tempfile.TemporaryDirecto
     The caller keeps the returned TemporaryDirectory alive (and cleans it up) when one is made.
     """
     from assistant.config import Settings
-    from assistant.library import Library
+    from assistant.service import open_library
     from assistant.sources import parse_file
 
     if given is not None and (given / "chroma").is_dir():
@@ -25,6 +25,6 @@ def sample_data_dir(given: Path | None) -> tuple[Path, tempfile.TemporaryDirecto
         given = Path(tmp.name)
     log(f"ingesting the sample corpus into {given} (once; pass --data-dir to reuse it)")
     parsed = parse_file(SAMPLE)
-    with Library(Settings(data_dir=given), write=True) as lib:
+    with open_library(Settings(data_dir=given), write=True) as lib:
         lib.ingest(parsed.papers, rejected=parsed.rejected)
     return given, tmp

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from llama_cpp import _internals
 
     from assistant.config import Settings
-    from assistant.llm import LocalLLM
+    from assistant.llm.llama import LocalLLM
     from assistant.sources import parse_file
     from assistant.tldr import tldr_messages
 

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from assistant import grounding
-    from assistant.embed import MiniLMEmbedder
+    from assistant.embedding.minilm import MiniLMEmbedder
     from assistant.ingest import chunk_paper, make_splitter
     from assistant.sources import parse_file
     from assistant.tldr import clean_paper, judge_source

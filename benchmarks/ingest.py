@@ -77,7 +77,7 @@ def build_corpus(copies: int) -> list[dict[str, Any]]:
 
 def measure(copies: int) -> dict[str, Any]:
     from assistant.config import load_settings
-    from assistant.embed import MiniLMEmbedder
+    from assistant.embedding.minilm import MiniLMEmbedder
     from assistant.ingest import chunk_paper, make_splitter
     from assistant.types import Paper
 

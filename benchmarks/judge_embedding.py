@@ -36,9 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
 
-    from assistant import embed, grounding
-    from assistant.embed import MiniLMEmbedder
-    from assistant.extractive import pick_extractive_tldr
+    from assistant import grounding
+    from assistant.embedding import minilm as embed
+    from assistant.embedding.minilm import MiniLMEmbedder
+    from assistant.grounding.extractive import pick_extractive_tldr
     from assistant.sources import parse_file
     from assistant.tldr import clean_paper, judge_source
 
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 return embedder.count_tokens(text)
 
         def judge(cases: list[tuple[str, list[str]]], prune: bool) -> tuple[float, int, list[Any]]:
-            grounding.PRUNE = prune
+            grounding.judge.PRUNE = prune
             Counting.texts = 0
             t = time.perf_counter()
             out = []
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     times.setdefault(name, []).append(small_calls(rows, size))
         finally:
-            grounding.PRUNE, embed.PACK_TOKENS = True, pack
+            grounding.judge.PRUNE, embed.PACK_TOKENS = True, pack
 
     med = {k: round(statistics.median(v), 3) for k, v in times.items()}
     same = all(verdicts[f"{k}_ours"] == verdicts[f"{k}_all_sentences"] for k in sets)

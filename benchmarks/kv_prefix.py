@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from assistant import prompting
     from assistant.config import Settings
-    from assistant.llm import LocalLLM
-    from assistant.llm_stream import _common_prefix
+    from assistant.llm.llama import LocalLLM
+    from assistant.llm.stream import common_prefix
     from assistant.sources import parse_file
 
     llm = LocalLLM(Settings(n_threads=args.threads))
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = []
     for name, prompts in sets.items():
         ids = [llm.prompt_token_ids(m) for m in prompts]
-        shared = min(_common_prefix(ids[0], x) for x in ids[1:])
+        shared = min(common_prefix(ids[0], x) for x in ids[1:])
         system_tokens = llm.count_tokens(prompts[0][0]["content"])
         side = {k: {"wall": 0.0, "cpu": 0.0, "evaluated": 0} for k in ("miss", "hit")}
         for i, messages in enumerate(prompts):

@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from llama_cpp import Llama
 
-    from assistant.llm import cpu_threads
-    from assistant.llm_files import default_model_path
-    from assistant.model_runtime import llama_convert
+    from assistant.files import cpu_threads
+    from assistant.llm.files import default_model_path
+    from assistant.llm.llama import llama_convert
     from assistant.sources import parse_file
 
     papers = parse_file(SAMPLE).papers[: args.papers]

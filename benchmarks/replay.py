@@ -1,6 +1,6 @@
 """Replay recorded generations through llama.cpp's low-level API: the raw cost of the tokens.
 
-:class:`assistant.llm.LocalLLM` records, when its ``trace`` is a list, every generation as
+:class:`assistant.llm.llama.LocalLLM` records, when its ``trace`` is a list, every generation as
 llama.cpp saw it (the prompt, how much of it the KV cache already held, every sampled token).
 :func:`replay` evaluates exactly those tokens again on a fresh context of the same model, in the
 same order and batch shapes, and samples with the same sampler chain: nothing else. The
@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.llm_stream import TraceEntry
+from assistant.llm.stream import TraceEntry
 
 
 def _sampler(temperature: float, seed: int, n_vocab: int) -> Any:

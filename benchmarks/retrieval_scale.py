@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from assistant import grounding
-    from assistant.embed import MiniLMEmbedder
+    from assistant.embedding.minilm import MiniLMEmbedder
     from assistant.retrieve import Retriever, _KeywordIndex
     from assistant.sources import parse_file
     from assistant.types import Chunk, Paper

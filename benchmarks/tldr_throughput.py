@@ -19,7 +19,7 @@
 The papers are processed in blocks; within each block the three run back to back (the order of
 ours and naive alternating), so load drift on a shared machine hits all sides alike. Wall and
 process CPU seconds are both reported; the grounding pass rate of both outputs is measured with
-``assistant.grounding.score_support`` against each paper's title and abstract.
+``assistant.grounding.judge.score_support`` against each paper's title and abstract.
 """
 
 from __future__ import annotations

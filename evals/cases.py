@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from assistant.errors import FixtureError
 from assistant.types import Paper
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
@@ -66,10 +67,6 @@ class Cases(BaseModel):
     unanswerable: list[UnanswerableCase]
     tldr: list[TldrCase]
     judge: list[JudgeCase]
-
-
-class FixtureError(ValueError):
-    """A fixture does not match the corpus (e.g. a title that no paper has)."""
 
 
 def _rows(path: Path) -> list[dict[str, object]]:

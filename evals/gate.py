@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from assistant.errors import EvalConfigError
+
 THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.toml"
 
 
@@ -50,16 +52,21 @@ class Threshold(BaseModel):
 
 def load_thresholds(path: Path = THRESHOLDS_FILE) -> dict[str, dict[str, Threshold]]:
     """``{suite: {metric: Threshold}}`` from a TOML file."""
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise EvalConfigError(f"cannot read the threshold file {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise EvalConfigError(f"{path} is not valid TOML: {exc}") from exc
     out: dict[str, dict[str, Threshold]] = {}
     for suite, table in data.items():
         if not isinstance(table, dict):
-            raise ValueError(f"{path}: [{suite}] must be a table")
+            raise EvalConfigError(f"{path}: [{suite}] must be a table")
         try:
             out[suite] = {k: Threshold.model_validate(v) for k, v in table.items()}
         except ValueError as exc:
-            raise ValueError(f"{path}: [{suite}]: {exc}") from exc
+            raise EvalConfigError(f"{path}: [{suite}]: {exc}") from exc
     return out
 
 

@@ -35,7 +35,7 @@ def ask_judge(llm: ChatModel, sentence: str, source: str) -> bool | None:
 
 def load_judge(settings: Settings, path: Path) -> ChatModel:
     """A LocalLLM over ``path`` with the evaluated settings otherwise (no hash pin)."""
-    from assistant.llm import LocalLLM
+    from assistant.llm.llama import LocalLLM
 
     judge_settings = settings.model_copy(update={"model_path": path, "model_sha256": None})
     return LocalLLM(judge_settings)

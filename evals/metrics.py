@@ -1,6 +1,6 @@
 """Evaluation metrics: pure, deterministic functions of pipeline outputs and fixtures.
 
-Every support judgement here goes through :mod:`assistant.grounding` — the same judge that
+Every support judgement here goes through :mod:`assistant.grounding.judge` — the same judge that
 gates the answerer's and the TL;DR writer's sentences — so the evals measure the pipeline's
 output with the pipeline's own definition of "supported", re-applied independently to what the
 user finally sees (full cited abstracts, not the compressed prompt context).
@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from assistant import grounding
+from assistant.config import default
 from assistant.protocols import Embedder
 
 # --- generic -------------------------------------------------------------------------------------
@@ -236,7 +237,7 @@ def check_tldr(
     abstract: str,
     numbers: Sequence[str] = (),
     entities: Sequence[str] = (),
-    max_words: int = 30,
+    max_words: int = default("tldr_max_words"),
     embedder: Embedder | None = None,
     threshold: float = grounding.DEFAULT_THRESHOLD,
 ) -> TldrCheck:

@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from assistant.config import Settings
+from assistant.errors import EvalConfigError
 from assistant.protocols import ChatModel, Embedder
 from assistant.service import Assistant
 from assistant.types import Paper
@@ -47,7 +48,7 @@ def expand(suites: Sequence[str]) -> list[str]:
     wanted = set(SUITES if "all" in suites else suites)
     unknown = wanted - set(SUITES)
     if unknown:
-        raise ValueError(f"unknown suite(s): {', '.join(sorted(unknown))}")
+        raise EvalConfigError(f"unknown suite(s): {', '.join(sorted(unknown))}")
     return [s for s in SUITES if s in wanted]
 
 
@@ -127,7 +128,7 @@ def run_suites(
     with tempfile.TemporaryDirectory(prefix="assistant-eval-", dir=temp_parent) as tmp:
         run_settings = settings.model_copy(update={"data_dir": Path(tmp)})
         if embed_cache:
-            from assistant.library import default_embedder
+            from assistant.service import default_embedder
 
             embedder = M.memoised(embedder or default_embedder(run_settings))
         meta["embed_cache"] = embed_cache

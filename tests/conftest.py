@@ -1,4 +1,4 @@
-"""Shared fixtures. Fakes live in tests/fakes.py; this file only isolates the environment and
+"""Shared fixtures. Fakes live in assistant/testing.py; this file only isolates the environment and
 shares the few expensive things (the real embedder, the parsed sample, one ingested store)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from assistant.embed import MiniLMEmbedder
+from assistant.embedding.minilm import MiniLMEmbedder
 from assistant.sources import parse_file
 from assistant.types import Paper
 from vectorstore.chroma import ChromaStore

@@ -46,7 +46,7 @@ def leaks(text: str, sources: Sequence[str] = ()) -> list[str]:
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for a driver: the repo importable (tests.fakes), offline, no ASSISTANT_*."""
+    """The environment for a driver: the repo importable, offline, no ASSISTANT_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from assistant.answer import ABSTAIN, AnswerConfig, answer_question
-from assistant.config import load_settings
-from assistant.library import Library
+from assistant.answer import ABSTAIN, answer_question
+from assistant.config import AnswerConfig, load_settings
 from assistant.retrieve import Retriever
+from assistant.service import open_library
 from assistant.sources import parse_file
+from assistant.testing import FakeEmbedder, FakeLLM
 from assistant.types import Answer, Paper
-from tests.fakes import FakeEmbedder, FakeLLM
 from vectorstore.chroma import ChromaStore
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assistant" / "data" / "hf_daily_sample.txt"
@@ -31,7 +31,7 @@ def retriever(papers: list[Paper], tmp_path: Path) -> Retriever:
     settings = load_settings(data_dir=tmp_path / "data")
     emb = FakeEmbedder()
     store = ChromaStore(None, f"t-{uuid.uuid4().hex[:12]}")
-    lib = Library(settings, write=True, embedder=emb, store=store)
+    lib = open_library(settings, write=True, embedder=emb, store=store)
     lib.ingest(papers)
     return Retriever(store, emb, top_k=3, relevance_floor=0.05)
 
@@ -85,7 +85,9 @@ def test_gated_retrieval_abstains_without_calling_model(
 ) -> None:
     emb = FakeEmbedder()
     store = ChromaStore(None, f"t-{uuid.uuid4().hex[:12]}")
-    Library(load_settings(data_dir=tmp_path), write=True, embedder=emb, store=store).ingest(papers)
+    open_library(load_settings(data_dir=tmp_path), write=True, embedder=emb, store=store).ingest(
+        papers
+    )
     strict = Retriever(store, emb, relevance_floor=0.99)
     llm = FakeLLM()
     ans, _ = _ask("How many parameters does the small scorer have?", llm, strict)
@@ -95,7 +97,9 @@ def test_gated_retrieval_abstains_without_calling_model(
 def _strict(papers: list[Paper], tmp_path: Path) -> Retriever:
     emb = FakeEmbedder()
     store = ChromaStore(None, f"t-{uuid.uuid4().hex[:12]}")
-    Library(load_settings(data_dir=tmp_path), write=True, embedder=emb, store=store).ingest(papers)
+    open_library(load_settings(data_dir=tmp_path), write=True, embedder=emb, store=store).ingest(
+        papers
+    )
     return Retriever(store, emb, relevance_floor=0.99)
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from assistant.cli import build_parser, main
 from assistant.config import load_settings
-from assistant.library import Library
-from assistant.store import DataDirLock
+from assistant.datadir import DataDirLock
+from assistant.service import open_library
 from assistant.types import Paper
 
 integration = pytest.mark.integration
@@ -138,7 +138,7 @@ def test_edited_abstract_replaces_that_papers_chunks(
     sample_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def cappy_chunks() -> tuple[list[str], list[str], int]:
-        with Library(load_settings()) as lib:
+        with open_library(load_settings()) as lib:
             got = lib.store._chunks.get(where={"paper_id": CAPPY}, include=["documents"])
             return got["ids"], got["documents"], lib.store.count_chunks()
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.embed import EMBEDDER_NAME, MiniLMEmbedder
+from assistant.embedding.minilm import EMBEDDER_NAME, MiniLMEmbedder
 from assistant.errors import ModelError
-from assistant.llm_files import sha256_file
+from assistant.files import sha256_file
 from assistant.types import Paper
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "minilm_reference.json"
@@ -111,7 +111,7 @@ def test_unwritable_cache_builds_the_graph_in_memory(tmp_path: Path) -> None:
 def test_auto_falls_back_to_numpy_and_onnx_fails_clearly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import assistant.embed_onnx as embed_onnx
+    import assistant.embedding.onnx_encoder as embed_onnx
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ImportError("No module named 'onnxruntime'")
@@ -186,7 +186,7 @@ def test_small_calls_leave_one_blas_thread_bulk_calls_use_all(
     TL;DRs) run on one thread and leave one; bulk calls (ingest) get every thread back."""
     from threadpoolctl import threadpool_info
 
-    from assistant import embed as embed_mod
+    from assistant.embedding import minilm as embed_mod
 
     def blas_threads() -> set[int]:
         return {int(i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"}
@@ -207,7 +207,7 @@ def test_small_calls_leave_one_blas_thread_bulk_calls_use_all(
 
 
 def test_pack_rows_groups_short_texts_and_keeps_long_ones_alone() -> None:
-    from assistant.embed import pack_rows
+    from assistant.embedding.minilm import pack_rows
 
     rows = pack_rows([50, 10, 200, 30, 60, 40], 128)
     assert sorted(i for row in rows for i in row) == list(range(6))
@@ -224,7 +224,7 @@ def test_texts_sharing_a_row_get_the_vectors_they_get_alone(
     real_embedder: MiniLMEmbedder, numpy_embedder: MiniLMEmbedder, sample_papers: list[Paper]
 ) -> None:
     """A sentence check embeds 2-5 texts in packed rows; a text must not see its row-mates."""
-    from assistant.grounding import split_sentences
+    from assistant.grounding.judge import split_sentences
 
     texts = [s for p in sample_papers[:2] for s in split_sentences(p.abstract)][:12]
     texts += ["short", "a"]

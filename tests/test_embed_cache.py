@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.embed_cache import CachingEmbedder
-from tests.fakes import FakeEmbedder
+from assistant.embedding.cache import CachingEmbedder
+from assistant.testing import FakeEmbedder
 
 
 class _Counting(FakeEmbedder):

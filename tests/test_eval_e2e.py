@@ -17,10 +17,10 @@ from assistant import grounding
 from assistant.cli import main
 from assistant.config import Settings
 from assistant.protocols import Message
+from assistant.testing import FakeEmbedder, FakeLLM, user_text
 from assistant.types import SentenceCheck
 from evals.gate import Threshold
 from evals.runner import run_suites
-from tests.fakes import FakeEmbedder, FakeLLM, user_text
 
 _BLOCK = re.compile(r"^\[(\d+)\] [^\n]*\n(.+?)(?=\n\n\[\d+\] |\n\nQuestion:|\Z)", re.M | re.S)
 
@@ -134,8 +134,8 @@ def test_broken_verifier_makes_assistant_eval_exit_nonzero(
         self._emit(sentence)
 
     monkeypatch.setattr(answer_mod._Verifier, "feed", show_everything)
-    monkeypatch.setattr("assistant.llm.LocalLLM", lambda settings: FakeLLM(responder=liar))
-    monkeypatch.setattr("assistant.embed.MiniLMEmbedder", lambda **kw: FakeEmbedder())
+    monkeypatch.setattr("assistant.llm.llama.LocalLLM", lambda settings: FakeLLM(responder=liar))
+    monkeypatch.setattr("assistant.embedding.minilm.MiniLMEmbedder", lambda **kw: FakeEmbedder())
     report = tmp_path / "out" / "report.md"
     code = main(
         [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from assistant.context import sufficient_evidence
 from assistant.retrieve import named_papers, title_names
+from assistant.testing import FakeLLM
 from assistant.tldr import lead_sentences
-from tests.fakes import FakeLLM
 
 
 def test_coined_names_are_found_and_title_case_compounds_are_not() -> None:

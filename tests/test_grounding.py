@@ -1,4 +1,4 @@
-"""Tests for assistant.grounding (and the assistant.textnorm helpers behind it).
+"""Tests for assistant.grounding.judge (and the assistant.grounding.textnorm helpers behind it).
 
 Every fixture is a real abstract from assistant/data/hf_daily_sample.txt, parsed here with a
 tiny local reader so these tests do not depend on the ingestion code.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.extractive import compress_sentence, pick_extractive_tldr
-from assistant.grounding import (
+from assistant.grounding.extractive import compress_sentence, pick_extractive_tldr
+from assistant.grounding.judge import (
     CachingEmbedder,
     SentenceVerdict,
     Support,
@@ -28,7 +28,7 @@ from assistant.grounding import (
     split_sentences,
     strip_unsafe,
 )
-from tests.fakes import FakeEmbedder
+from assistant.testing import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "assistant" / "data" / "hf_daily_sample.txt"

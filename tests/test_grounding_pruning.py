@@ -16,8 +16,8 @@ import pytest
 
 from assistant import grounding
 from assistant.protocols import Embedder
+from assistant.testing import FakeEmbedder
 from assistant.types import Paper
-from tests.fakes import FakeEmbedder
 
 
 class Recording:
@@ -72,7 +72,7 @@ def _both_ways(
     pruned_emb, full_emb = Recording(make()), Recording(make())
     pruned = judge(pruned_emb)
     with monkeypatch.context() as m:
-        m.setattr(grounding, "PRUNE", False)
+        m.setattr(grounding.judge, "PRUNE", False)
         full = judge(full_emb)
     return pruned, full, len(pruned_emb.texts), len(full_emb.texts)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.embed import MiniLMEmbedder
+from assistant.embedding.minilm import MiniLMEmbedder
 from assistant.ingest import WRITE_GROUP, chunk_paper, dedupe, ingest_papers, make_splitter
+from assistant.testing import FakeEmbedder
 from assistant.types import IngestReport, Paper
-from tests.fakes import FakeEmbedder
 from vectorstore.chroma import ChromaStore
 
 CHUNK, OVERLAP = 20, 4

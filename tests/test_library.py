@@ -14,8 +14,9 @@ from assistant.errors import InputError, StoreError
 from assistant.ingest import chunk_paper, make_splitter
 from assistant.library import Library
 from assistant.retrieve import Retriever
+from assistant.service import open_library
+from assistant.testing import FakeEmbedder
 from assistant.types import Paper, Rejection
-from tests.fakes import FakeEmbedder
 from vectorstore.chroma import ChromaStore, chromadb_version
 
 
@@ -42,7 +43,7 @@ def settings() -> Settings:
 
 @pytest.fixture()
 def lib(settings: Settings, mem_store: ChromaStore) -> Library:
-    return Library(settings, write=True, embedder=FakeEmbedder(), store=mem_store)
+    return open_library(settings, write=True, embedder=FakeEmbedder(), store=mem_store)
 
 
 def chunk_ids(store: ChromaStore, paper_id: str) -> set[str]:
@@ -108,7 +109,7 @@ def test_papers_sorted_and_round_trip(lib: Library) -> None:
 
 
 def test_read_only_library_refuses_writes(settings: Settings, mem_store: ChromaStore) -> None:
-    ro = Library(settings, embedder=FakeEmbedder(), store=mem_store)
+    ro = open_library(settings, embedder=FakeEmbedder(), store=mem_store)
     with pytest.raises(StoreError, match="read-only"):
         ro.ingest(PAPERS)
     with pytest.raises(StoreError, match="read-only"):
@@ -201,7 +202,7 @@ def test_interrupted_write_is_redone(lib: Library, monkeypatch: pytest.MonkeyPat
 
 
 def open_lib(settings: Settings, embedder: FakeEmbedder, *, write: bool = False) -> Library:
-    return Library(settings, embedder=embedder, write=write)
+    return open_library(settings, embedder=embedder, write=write)
 
 
 @pytest.mark.integration
@@ -234,7 +235,7 @@ def test_reindex_rebuilds_with_new_embedder(settings: Settings) -> None:
         lib.ingest(PAPERS)
         before = {p.paper_id: p for p in lib.papers()}
     new = FakeEmbedder(dim=32, name="fake-32")
-    with Library(settings, write=True, embedder=new, check=False) as lib:
+    with open_library(settings, write=True, embedder=new, check=False) as lib:
         report = lib.reindex()
     assert sorted(report.added) == sorted(before)
     manifest = json.loads((settings.data_dir / "manifest.json").read_text())
@@ -255,7 +256,7 @@ def test_reindex_recovers_abstracts_from_an_interrupted_reindex(settings: Settin
     backup = settings.data_dir / "reindex-backup.jsonl"
     backup.parent.mkdir(parents=True)
     backup.write_text("".join(p.model_dump_json() + "\n" for p in PAPERS))
-    with Library(settings, write=True, embedder=FakeEmbedder(), check=False) as lib:
+    with open_library(settings, write=True, embedder=FakeEmbedder(), check=False) as lib:
         report = lib.reindex()
         assert len(report.added) == 3 and lib.store.count_papers() == 3
     assert not backup.exists()

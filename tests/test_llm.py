@@ -18,18 +18,18 @@ from typing import Any
 
 import pytest
 
-from assistant import llm as llm_mod
 from assistant.config import Settings
 from assistant.errors import BusyError, ModelError
-from assistant.llm import (
+from assistant.files import sha256_file
+from assistant.llm import llama as llm_mod
+from assistant.llm.llama import (
     DEFAULT_MODEL_SHA256,
     LocalLLM,
     cpu_threads,
     default_model_path,
     verify_model,
 )
-from assistant.llm_files import sha256_file
-from assistant.llm_stream import _consume, _held_back, _ModelGate
+from assistant.llm.stream import ModelGate, consume, held_back
 from assistant.protocols import ChatModel, Generation, Message
 
 
@@ -145,7 +145,7 @@ def test_import_is_cheap() -> None:
     import subprocess
     import sys
 
-    code = "import sys, assistant.llm; print('llama_cpp' in sys.modules)"
+    code = "import sys, assistant.llm.llama; print('llama_cpp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -154,7 +154,7 @@ def test_import_is_cheap() -> None:
 
 
 def test_gate_raises_busy_beyond_queue() -> None:
-    gate = _ModelGate(queue_size=2)
+    gate = ModelGate(queue_size=2)
     release = threading.Event()
     entered = threading.Event()
     order: list[str] = []
@@ -197,7 +197,7 @@ def test_gate_raises_busy_beyond_queue() -> None:
 
 
 def test_gate_releases_on_error_and_times_out() -> None:
-    gate = _ModelGate(queue_size=1, timeout_s=0.05)
+    gate = ModelGate(queue_size=1, timeout_s=0.05)
     with pytest.raises(RuntimeError), gate.hold():
         raise RuntimeError("boom")
     assert not gate.busy
@@ -239,7 +239,7 @@ def _run(
     def tokens() -> Iterator[int]:
         yield from ids
 
-    out = _consume(
+    out = consume(
         tokens(),
         piece=lambda t: pieces[t],
         is_end=lambda t: t == end,
@@ -293,10 +293,10 @@ def test_consume_joins_utf8_split_across_tokens() -> None:
 
 
 def test_held_back() -> None:
-    assert _held_back("abc", ["cde"]) == 1
-    assert _held_back("abcd", ["cde", "bcdx"]) == 3
-    assert _held_back("abc", ["xyz"]) == 0
-    assert _held_back("abc", ["\n"]) == 0
+    assert held_back("abc", ["cde"]) == 1
+    assert held_back("abcd", ["cde", "bcdx"]) == 3
+    assert held_back("abc", ["xyz"]) == 0
+    assert held_back("abc", ["\n"]) == 0
 
 
 # --- integration: the real bundled model ----------------------------------------------------------
@@ -453,7 +453,7 @@ def test_concurrent_generate_from_four_threads(real: LocalLLM) -> None:
 
 
 def test_fake_llm_scripted_outputs_calls_and_streaming() -> None:
-    from tests.fakes import FakeLLM
+    from assistant.testing import FakeLLM
 
     fake = FakeLLM(default_text="default")
     as_protocol: ChatModel = fake
@@ -472,7 +472,7 @@ def test_fake_llm_scripted_outputs_calls_and_streaming() -> None:
 
 
 def test_fake_llm_budget_context_and_errors() -> None:
-    from tests.fakes import FakeLLM
+    from assistant.testing import FakeLLM
 
     fake = FakeLLM(n_ctx=40)
     msgs: list[Message] = [{"role": "user", "content": "q"}]
@@ -492,7 +492,7 @@ def test_fake_llm_budget_context_and_errors() -> None:
 def test_fake_embedder_is_deterministic_normalised_and_similarity_aware() -> None:
     import numpy as np
 
-    from tests.fakes import FakeEmbedder
+    from assistant.testing import FakeEmbedder
 
     emb = FakeEmbedder()
     vecs = emb.embed(

@@ -1,6 +1,6 @@
 """The runtime model file: converted once, verified before every load, never left torn.
 
-Unit tests drive :func:`assistant.model_runtime.prepare` with a fake converter; the
+Unit tests drive :func:`assistant.llm.runtime.prepare` with a fake converter; the
 integration tests convert the real bundled GGUF with llama.cpp and load it.
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 from assistant.config import Settings
 from assistant.errors import ModelError
-from assistant.model_runtime import BUNDLED_RUNTIME_SHA256, prepare, resolve_kind
+from assistant.llm.runtime import BUNDLED_RUNTIME_SHA256, prepare, resolve_kind
 
 SOURCE_SHA = "ab" * 32
 
@@ -104,7 +104,7 @@ def test_a_failed_conversion_leaves_nothing_behind(tmp_path: Path) -> None:
 def test_llm_falls_back_to_the_source_when_conversion_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from assistant import llm as llm_mod
+    from assistant.llm import llama as llm_mod
 
     src = _source(tmp_path)
     settings = Settings(data_dir=tmp_path / "data", model_path=src, model_runtime="q8_0")
@@ -124,7 +124,7 @@ def test_llm_falls_back_to_the_source_when_conversion_fails(
 
 @pytest.mark.integration
 def test_bundled_model_converts_to_the_pinned_q8_0_and_generates(tmp_path: Path) -> None:
-    from assistant.llm import LocalLLM
+    from assistant.llm.llama import LocalLLM
 
     model = LocalLLM(Settings(data_dir=tmp_path / "data"))
     assert model.runtime_kind == "q8_0"

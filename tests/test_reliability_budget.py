@@ -22,17 +22,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant import prompting
-from assistant.answer import AnswerConfig, answer_question
-from assistant.config import Settings
+from assistant.answer import answer_question
+from assistant.config import AnswerConfig, Settings
 from assistant.context import build_prompt
-from assistant.library import Library
 from assistant.protocols import ChatModel, Message
 from assistant.retrieve import Retriever
 from assistant.rewrite import standalone_question
+from assistant.service import open_library
 from assistant.sources import parse_file
+from assistant.testing import FakeEmbedder, FakeLLM, user_text
 from assistant.tldr import tldr_messages
 from assistant.types import Hit, Paper
-from tests.fakes import FakeEmbedder, FakeLLM, user_text
 from vectorstore.chroma import ChromaStore
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assistant" / "data" / "hf_daily_sample.txt"
@@ -190,7 +190,7 @@ def retriever(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retriever]:
     )
     emb = FakeEmbedder()
     store = ChromaStore(None, f"t-{uuid.uuid4().hex[:12]}")
-    lib = Library(
+    lib = open_library(
         Settings(data_dir=tmp_path_factory.mktemp("d")), write=True, embedder=emb, store=store
     )
     lib.ingest([*papers, long_one])
@@ -264,7 +264,7 @@ WINDOW = 512  # the loaded window; the property tests budget for larger ones (to
 
 @pytest.fixture(scope="module")
 def real_llm(tmp_path_factory: pytest.TempPathFactory) -> object:
-    from assistant.llm import LocalLLM
+    from assistant.llm.llama import LocalLLM
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("llm"), n_ctx=WINDOW, n_threads=1)
     model = LocalLLM(settings)

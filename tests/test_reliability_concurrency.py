@@ -22,16 +22,15 @@ import pytest
 
 from assistant.config import Settings
 from assistant.errors import BusyError
-from assistant.library import Library
-from assistant.llm import LocalLLM
+from assistant.grounding.textnorm import split_sentences
+from assistant.journal import TldrJournal
+from assistant.llm.llama import LocalLLM
 from assistant.protocols import Generation, Message
-from assistant.service import Assistant
+from assistant.service import Assistant, open_library
 from assistant.sources import parse_file
-from assistant.textnorm import split_sentences
+from assistant.testing import FakeEmbedder, FakeLLM, user_text
 from assistant.tldr import write_tldr
-from assistant.tldr_store import TldrJournal
 from assistant.types import Paper
-from tests.fakes import FakeEmbedder, FakeLLM, user_text
 from vectorstore.chroma import ChromaStore
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assistant" / "data" / "hf_daily_sample.txt"
@@ -110,7 +109,7 @@ def sample() -> list[Paper]:
 def store(sample: list[Paper], tmp_path_factory: pytest.TempPathFactory) -> ChromaStore:
     store = ChromaStore(None, f"t-{uuid.uuid4().hex[:12]}")
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"))
-    Library(settings, write=True, embedder=FakeEmbedder(), store=store).ingest(sample)
+    open_library(settings, write=True, embedder=FakeEmbedder(), store=store).ingest(sample)
     return store
 
 

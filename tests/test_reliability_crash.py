@@ -32,13 +32,13 @@ INGEST = """
 import sys
 from pathlib import Path
 from assistant.config import Settings
-from assistant.library import Library
+from assistant.service import open_library
 from assistant.sources import parse_file
-from tests.fakes import FakeEmbedder
+from assistant.testing import FakeEmbedder
 
 data_dir, src = sys.argv[1], Path(sys.argv[2])
 papers = parse_file(src).papers
-with Library(Settings(data_dir=data_dir), write=True, embedder=FakeEmbedder()) as lib:
+with open_library(Settings(data_dir=data_dir), write=True, embedder=FakeEmbedder()) as lib:
     def progress(total, desc):
         return lambda n: print("P", n, flush=True)
     lib.ingest(papers, progress=progress)
@@ -52,10 +52,10 @@ from pathlib import Path
 from assistant.config import Settings
 from assistant.errors import StoreError
 from assistant.ingest import chunk_paper, make_splitter
-from assistant.library import Library
+from assistant.service import open_library
 from assistant.retrieve import Retriever
 from assistant.sources import parse_file
-from tests.fakes import FakeEmbedder
+from assistant.testing import FakeEmbedder
 
 data_dir, src = Path(sys.argv[1]), Path(sys.argv[2])
 settings = Settings(data_dir=data_dir)
@@ -77,12 +77,12 @@ manifest = (data_dir / "manifest.json").is_file()
 out["manifest"] = manifest
 if manifest:
     try:
-        Library(settings, embedder=FakeEmbedder(name="other", dim=32)).close()
+        open_library(settings, embedder=FakeEmbedder(name="other", dim=32)).close()
         out["other_embedder_refused"] = False
     except StoreError as exc:
         out["other_embedder_refused"] = "assistant reindex" in str(exc)
 
-with Library(settings, write=True, embedder=FakeEmbedder()) as lib:
+with open_library(settings, write=True, embedder=FakeEmbedder()) as lib:
     store = lib.store
     committed = store.committed_ids()
     ids, by = chunks_by_paper(store)
@@ -171,8 +171,8 @@ from pathlib import Path
 from assistant.config import Settings
 from assistant.service import Assistant
 from assistant.sources import parse_file
-from assistant.textnorm import split_sentences
-from tests.fakes import FakeEmbedder, FakeLLM, user_text
+from assistant.grounding.textnorm import split_sentences
+from assistant.testing import FakeEmbedder, FakeLLM, user_text
 
 data_dir, src, delay = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
 papers = parse_file(src).papers

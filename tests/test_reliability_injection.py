@@ -21,18 +21,17 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer import AnswerConfig, answer_question
-from assistant.config import Settings
+from assistant.answer import answer_question
+from assistant.config import AnswerConfig, Settings, TldrConfig
+from assistant.grounding.textnorm import split_sentences
 from assistant.injection import is_instruction_like, sanitize_source
-from assistant.library import Library
 from assistant.protocols import Message
 from assistant.retrieve import Retriever
-from assistant.service import Assistant
+from assistant.service import Assistant, open_library
 from assistant.sources import parse_file
-from assistant.textnorm import split_sentences
-from assistant.tldr import TldrConfig, write_tldr
+from assistant.testing import FakeEmbedder, FakeLLM, user_text
+from assistant.tldr import write_tldr
 from assistant.types import Answer, Paper, Tldr
-from tests.fakes import FakeEmbedder, FakeLLM, user_text
 from tests.helpers_reliability import CANARY_RE, POISONED, POISONED_PARAPHRASED, leaks
 from vectorstore.chroma import ChromaStore
 
@@ -114,7 +113,7 @@ def retriever(sample: list[Paper], tmp_path_factory: pytest.TempPathFactory) -> 
     emb = FakeEmbedder()
     store = ChromaStore(None, f"t-{uuid.uuid4().hex[:12]}")
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"))
-    lib = Library(settings, write=True, embedder=emb, store=store)
+    lib = open_library(settings, write=True, embedder=emb, store=store)
     lib.ingest([*sample, *poisoned_papers()])
     return Retriever(store, emb, top_k=3, relevance_floor=0.05)
 
@@ -230,7 +229,7 @@ def test_clean_tldr_is_identical_with_and_without_poisoned_neighbours(
 
 @pytest.fixture(scope="module")
 def real_llm(tmp_path_factory: pytest.TempPathFactory) -> object:
-    from assistant.llm import LocalLLM
+    from assistant.llm.llama import LocalLLM
 
     # one thread: on a busy 2-core machine llama.cpp's spinning threads slow down 10x or more
     model = LocalLLM(Settings(data_dir=tmp_path_factory.mktemp("llm"), n_threads=1))
@@ -258,7 +257,7 @@ def _real_run(
     src = sample_store.data_dir  # type: ignore[attr-defined]
     plain = _copy_store(src, tmp_path / "plain")
     with_poison = _copy_store(src, tmp_path / "poisoned")
-    with Library(with_poison, write=True, embedder=real_embedder) as lib:  # type: ignore[arg-type]
+    with open_library(with_poison, write=True, embedder=real_embedder) as lib:  # type: ignore[arg-type]
         assert len(lib.ingest(poisoned).added) == len(poisoned)
 
     sources = clean_sources(sample)

@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 
 from assistant.config import Settings
 from assistant.ingest import chunk_paper, make_splitter
-from assistant.library import Library
+from assistant.service import open_library
 from assistant.sources import parse_file, parse_text
 from assistant.sources._common import MAX_ABSTRACT_CHARS
+from assistant.testing import FakeEmbedder
 from assistant.types import Paper
-from tests.fakes import FakeEmbedder
 from vectorstore.chroma import ChromaStore
 
 BIG = 50 * 1024 * 1024
@@ -95,7 +95,7 @@ def test_library_ingests_the_good_records_of_a_giant_file(
     path, _ = giant_files["giant.jsonl"]
     result = parse_file(path)
     store = ChromaStore(None, f"t-{uuid.uuid4().hex[:12]}")
-    lib = Library(
+    lib = open_library(
         Settings(data_dir=tmp_path / "d"), write=True, embedder=FakeEmbedder(), store=store
     )
     report = lib.ingest(result.papers, rejected=result.rejected)
@@ -135,7 +135,7 @@ def test_whatever_parses_also_chunks_and_ingests(
         for c in chunks:  # every chunk is a verbatim span of the abstract
             assert paper.abstract[c.start : c.end] == c.text
     settings_ = Settings(data_dir=tmp_path_factory.mktemp("d"), chunk_tokens=16, chunk_overlap=4)
-    lib = Library(settings_, write=True, embedder=emb, store=fuzz_store)
+    lib = open_library(settings_, write=True, embedder=emb, store=fuzz_store)
     lib.ingest(result.papers)
     for paper in result.papers:
         stored = fuzz_store.get_paper(paper.paper_id)

@@ -29,17 +29,17 @@ from tests.helpers_reliability import DATA, ROOT, subprocess_env
 HOLD = """
 import sys, time
 from assistant.config import Settings
-from assistant.library import Library
+from assistant.service import open_library
 from assistant.sources import parse_file
-from tests.fakes import FakeEmbedder
+from assistant.testing import FakeEmbedder
 
 data_dir, mode = sys.argv[1], sys.argv[2]
 settings = Settings(data_dir=data_dir)
 if mode == "setup":  # build a small store, then exit
-    with Library(settings, write=True, embedder=FakeEmbedder()) as lib:
+    with open_library(settings, write=True, embedder=FakeEmbedder()) as lib:
         lib.ingest(parse_file(sys.argv[3]).papers)
     raise SystemExit(0)
-lib = Library(settings, write=mode == "write", embedder=FakeEmbedder())
+lib = open_library(settings, write=mode == "write", embedder=FakeEmbedder())
 print("held", lib.store.count_papers(), flush=True)
 time.sleep(300)
 """

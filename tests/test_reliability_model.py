@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant import llm as llm_mod
 from assistant.cli import main
-from assistant.llm import DEFAULT_MODEL_SHA256
+from assistant.llm import llama as llm_mod
+from assistant.llm.llama import DEFAULT_MODEL_SHA256
 from tests.conftest import ASSISTANT
 from tests.helpers_reliability import subprocess_env
 

@@ -27,11 +27,11 @@ import pytest
 from assistant import service
 from assistant.cli import main
 from assistant.config import Settings
-from assistant.library import Library
-from assistant.tldr_store import TldrJournal
+from assistant.journal import TldrJournal
+from assistant.service import open_library
+from assistant.testing import FakeEmbedder
 from assistant.types import Answer, Citation, Paper, RetrievedRef, Tldr
 from tests.conftest import ASSISTANT
-from tests.fakes import FakeEmbedder
 from tests.helpers_reliability import subprocess_env
 
 NASTY = (
@@ -186,20 +186,20 @@ def test_reindex_backup_keeps_abstracts_with_line_separators(
     """A reindex killed after dropping the store recovers every abstract from its backup."""
     settings = Settings(data_dir=tmp_path / "data")
     papers = [_paper(0), _paper(1), Paper.build(title="Plain", abstract="Plain text.")]
-    with Library(settings, write=True, embedder=FakeEmbedder()) as lib:
+    with open_library(settings, write=True, embedder=FakeEmbedder()) as lib:
         lib.ingest(papers)
 
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("killed mid-reindex")
 
-    with Library(settings, write=True, embedder=FakeEmbedder(), check=False) as lib:
+    with open_library(settings, write=True, embedder=FakeEmbedder(), check=False) as lib:
         monkeypatch.setattr(lib, "ingest", crash)
         with pytest.raises(RuntimeError):
             lib.reindex()
     monkeypatch.undo()
     backup = settings.data_dir / "reindex-backup.jsonl"
     assert backup.is_file()
-    with Library(settings, write=True, embedder=FakeEmbedder(), check=False) as lib:
+    with open_library(settings, write=True, embedder=FakeEmbedder(), check=False) as lib:
         assert lib.store.count_papers() == 0  # the crash left an empty store
         report = lib.reindex()
         assert sorted(report.added) == sorted(p.paper_id for p in papers)

@@ -26,7 +26,7 @@ from assistant.config import Settings
 from assistant.protocols import Message
 from assistant.service import Assistant
 from assistant.sources import parse_file
-from tests.fakes import FakeEmbedder, FakeLLM
+from assistant.testing import FakeEmbedder, FakeLLM
 from tests.test_ui import FAKE_FLOOR, grounded_responder
 from vectorstore.chroma import ChromaStore
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from assistant.config import load_settings
-from assistant.embed import MiniLMEmbedder
+from assistant.embedding.minilm import MiniLMEmbedder
 from assistant.ingest import ingest_papers
-from assistant.library import Library
 from assistant.retrieve import Retriever, keyword_tokens
+from assistant.service import open_library
+from assistant.testing import FakeEmbedder
 from assistant.types import Paper
-from tests.fakes import FakeEmbedder
 from vectorstore.chroma import ChromaStore
 
 TOPICS = {
@@ -135,7 +135,7 @@ def sample_retriever(
     assert sample_store.returncode == 0, sample_store.stderr
     shutil.copytree(sample_store.data_dir, isolated_env)
     settings = load_settings()
-    lib = Library(settings, embedder=real_embedder)
+    lib = open_library(settings, embedder=real_embedder)
     return Retriever(
         lib.store,
         real_embedder,

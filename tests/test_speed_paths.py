@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from assistant.config import Settings
-from assistant.llm import LocalLLM
-from assistant.llm_stream import REPEAT_MIN_SPAN, RepetitionGuard, _common_prefix, _consume
+from assistant.config import Settings, TldrConfig
+from assistant.llm.llama import LocalLLM
+from assistant.llm.stream import REPEAT_MIN_SPAN, RepetitionGuard, common_prefix, consume
 from assistant.protocols import Generation, Message
 from assistant.sources import parse_file
-from assistant.tldr import SENTENCE_STOPS, TldrConfig, write_tldr
+from assistant.testing import FakeEmbedder, FakeLLM
+from assistant.tldr import SENTENCE_STOPS, write_tldr
 from assistant.types import Paper
-from tests.fakes import FakeEmbedder, FakeLLM
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assistant" / "data" / "hf_daily_sample.txt"
 
@@ -97,7 +97,7 @@ def test_consume_ends_a_loop_with_finish_reason_repetition() -> None:
     pieces = {1: b"Intro. ", 2: b"the ", 3: b"previous ", 4: b"best ", 5: b"achieved ", 6: b"by "}
     stream = [1] + [2, 3, 4, 5, 6] * 40
     streamed: list[str] = []
-    out = _consume(
+    out = consume(
         iter(stream),
         piece=lambda t: pieces[t],
         is_end=lambda t: False,
@@ -113,7 +113,7 @@ def test_consume_ends_a_loop_with_finish_reason_repetition() -> None:
 
 
 def test_consume_without_guard_runs_to_the_budget() -> None:
-    out = _consume(
+    out = consume(
         iter([7] * 50),
         piece=lambda t: b"x",
         is_end=lambda t: False,
@@ -125,9 +125,9 @@ def test_consume_without_guard_runs_to_the_budget() -> None:
 
 
 def test_common_prefix() -> None:
-    assert _common_prefix([1, 2, 3], [1, 2, 4]) == 2
-    assert _common_prefix([], [1]) == 0
-    assert _common_prefix([1, 2], [1, 2, 3]) == 2
+    assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
+    assert common_prefix([], [1]) == 0
+    assert common_prefix([1, 2], [1, 2, 3]) == 2
 
 
 # --- TL;DR: sentence stops and looped outputs ----------------------------------------------------
@@ -253,7 +253,7 @@ class _ScriptedLlama(_FakeLlama):
         return b"".join(b"w%d " % t for t in tokens)
 
     def generate(self, tokens: list[int], **kw: Any) -> Iterator[int]:
-        prefix = _common_prefix(self.input_ids[: self.n_tokens].tolist(), tokens)
+        prefix = common_prefix(self.input_ids[: self.n_tokens].tolist(), tokens)
         keep = prefix - 1 if prefix == len(tokens) else prefix
         todo = list(tokens[keep:])
         self.n_tokens = keep
@@ -282,7 +282,7 @@ def test_stats_and_trace_record_kv_reuse(tmp_path: Path, monkeypatch: pytest.Mon
     assert [g.completion_tokens for g in (g1, g2, g3)] == [2, 1, 2]
     t1, t2, t3 = llm.trace
     assert t1.reused == 0
-    shared = _common_prefix(t1.prompt, t2.prompt)
+    shared = common_prefix(t1.prompt, t2.prompt)
     assert shared > len("fixed instructions " * 4)  # the whole system turn is shared
     assert t2.reused == shared
     assert t3.reused == len(t3.prompt) - 1  # only the last prompt token is re-evaluated
@@ -317,7 +317,7 @@ def test_fixed_system_part_is_a_byte_identical_token_prefix(real: LocalLLM, capp
         for p in papers
     ]
     system = prompting.split_system_user("tldr", title="x", abstract="y", lead="")[0]["content"]
-    shared = min(_common_prefix(prompts[0], p) for p in prompts[1:])
+    shared = min(common_prefix(prompts[0], p) for p in prompts[1:])
     assert real.count_tokens(system) < shared  # the whole system turn, and its header
     for name in ("answer", "rewrite"):
         variables = {v: "v" for v in prompting.template_variables(name)}
@@ -325,7 +325,7 @@ def test_fixed_system_part_is_a_byte_identical_token_prefix(real: LocalLLM, capp
         variables = {v: "w w" for v in variables}
         two = real.prompt_token_ids(prompting.split_system_user(name, **variables))
         sys_text = prompting.split_system_user(name, **variables)[0]["content"]
-        assert _common_prefix(one, two) > real.count_tokens(sys_text)
+        assert common_prefix(one, two) > real.count_tokens(sys_text)
 
 
 @pytest.mark.integration

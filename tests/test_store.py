@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import StoreError, StoreLockedError
-from assistant.store import (
+from assistant.datadir import (
     DataDirLock,
     atomic_write_text,
     check_manifest,
@@ -22,11 +21,12 @@ from assistant.store import (
     read_manifest,
     write_manifest,
 )
+from assistant.errors import StoreError, StoreLockedError
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from assistant.store import DataDirLock
+from assistant.datadir import DataDirLock
 lock = DataDirLock(Path(sys.argv[1]), exclusive=sys.argv[2] == "ex").acquire()
 print("locked", flush=True)
 time.sleep(120)

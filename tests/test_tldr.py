@@ -10,18 +10,19 @@ from pathlib import Path
 import pytest
 
 from assistant import grounding
+from assistant.config import TldrConfig
+from assistant.errors import UsageError
+from assistant.journal import TldrJournal, export, render_export
 from assistant.sources import parse_file
+from assistant.testing import FakeEmbedder, FakeLLM
 from assistant.tldr import (
-    TldrConfig,
     clean_candidate,
     continue_opener,
     drop_invented_asides,
     paper_name,
     write_tldr,
 )
-from assistant.tldr_store import TldrJournal, export, render_export
 from assistant.types import Paper, Tldr
-from tests.fakes import FakeEmbedder, FakeLLM
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assistant" / "data" / "hf_daily_sample.txt"
 
@@ -197,7 +198,7 @@ def test_exports_survive_nasty_text(tmp_path: Path, fmt: str) -> None:
 
 
 def test_export_rejects_unknown_format() -> None:
-    with pytest.raises(ValueError, match="unknown export format"):
+    with pytest.raises(UsageError, match="unknown export format"):
         render_export([], "xml")
 
 

@@ -30,8 +30,8 @@ from assistant.errors import UsageError
 from assistant.protocols import Message
 from assistant.service import Assistant
 from assistant.sources import parse_file
+from assistant.testing import FakeEmbedder, FakeLLM, user_text
 from assistant.types import Answer, Citation, IngestReport, Paper, Rejection, RetrievedRef
-from tests.fakes import FakeEmbedder, FakeLLM, user_text
 from ui import render
 from ui.guard import blocked_paths, check_bind, is_loopback, parse_auth
 from vectorstore.chroma import ChromaStore
@@ -487,13 +487,13 @@ def test_beyond_the_queue_bound_clients_get_a_fast_busy_answer(
 def sample_data_dir() -> Path:
     """A data dir holding the sample corpus, indexed once per test session with the real
     embedder (shared with the browser tests)."""
-    from assistant.library import Library
+    from assistant.service import open_library
     from assistant.sources import parse_file as parse
 
     root = Path(tempfile.mkdtemp(prefix="ui-sample-"))
     atexit.register(shutil.rmtree, root, True)
     settings = Settings(data_dir=root)
-    with Library(settings, write=True) as lib:
+    with open_library(settings, write=True) as lib:
         lib.ingest(parse(SAMPLE).papers)
     return root
 

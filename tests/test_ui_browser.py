@@ -246,7 +246,7 @@ def test_file_routes_do_not_serve_local_files(ui: UI) -> None:
 
 
 def test_busy_message_is_visible_beyond_the_queue(browser: Any, tmp_path: Path) -> None:
-    from tests.fakes import FakeEmbedder, FakeLLM
+    from assistant.testing import FakeEmbedder, FakeLLM
     from tests.test_ui import FAKE_FLOOR, grounded_responder
     from ui.app import start
     from vectorstore.chroma import ChromaStore

@@ -259,10 +259,7 @@ def _model_dir(assistant: Assistant) -> Path | None:
 def _warm_up(assistant: Assistant) -> None:
     """Import and load the embedder and model in the background so the first answer is fast."""
     try:
-        assistant.embedder.embed(["warm up"])
-        load = getattr(assistant.llm, "load", None)
-        if callable(load):
-            load()
+        assistant.warm_up()
     except Exception:  # the first question will report the same problem to the user
         log.warning("warm-up failed", exc_info=True)
 

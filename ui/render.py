@@ -7,7 +7,7 @@ Markdown run DOMPurify), but nothing here relies on that:
   template and URL syntax (``< > & " ' [ ] ( ) ! * _ ` $ { } | # : =`` ...) into numeric
   character references. A character reference is only ever text: it cannot open a tag, a
   markdown image or link, a ``javascript:`` URL or a ``${...}`` template;
-* model text is first cleaned with :func:`assistant.grounding.strip_unsafe` (markdown images,
+* model text is first cleaned with :func:`assistant.grounding.judge.strip_unsafe` (markdown images,
   links, raw HTML and off-source URLs removed), then escaped;
 * the only links emitted are a paper's own ``http``/``https`` URL, in an escaped attribute;
 * every fragment is one line inside a ``<div>``, so a markdown renderer treats it as an HTML
@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from assistant.grounding import strip_unsafe
+from assistant.grounding.judge import strip_unsafe
 from assistant.types import Answer, Citation, IngestReport, Paper
 
 __all__ = [

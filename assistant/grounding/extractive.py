@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from assistant.grounding import coverage
-from assistant.textnorm import (
+from assistant.grounding.judge import coverage
+from assistant.grounding.textnorm import (
     content_words,
     entity_in_text,
     find_urls,

@@ -35,11 +35,11 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, Field
 
-from assistant.claim_rules import polarity_conflict, swapped_fact, unsupported_comparisons
-from assistant.embed_cache import CachingEmbedder
-from assistant.protocols import Embedder
-from assistant.safe_text import has_external_url, known_urls, strip_unsafe, url_key
-from assistant.textnorm import (
+from assistant.config import default
+from assistant.embedding.cache import CachingEmbedder
+from assistant.grounding.rules import polarity_conflict, swapped_fact, unsupported_comparisons
+from assistant.grounding.safe_text import has_external_url, known_urls, strip_unsafe, url_key
+from assistant.grounding.textnorm import (
     NumberMention,
     content_words,
     entity_in_text,
@@ -53,6 +53,7 @@ from assistant.textnorm import (
     strip_citations,
     word_set,
 )
+from assistant.protocols import Embedder
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -70,7 +71,7 @@ __all__ = [
     "strip_unsafe",
 ]
 
-DEFAULT_THRESHOLD = 0.6
+DEFAULT_THRESHOLD: float = default("support_threshold")
 GATE_CAP = 0.2  # highest score a claim with an unsupported number or entity can get
 SHORT_CAP = 0.3  # highest score of a claim with too few content words, unless quoted
 MIN_CONTENT_WORDS = 2

@@ -3,7 +3,7 @@
 The graph is written once from the same safetensors weights the numpy encoder reads (standard
 ONNX operators, opset 20, float32: no quantization, so vectors match the numpy path to float
 rounding) and cached in ``<data_dir>/models``, verified like every derived file
-(:mod:`assistant.derived_files`). onnxruntime fuses LayerNorm, GELU and the attention
+(:mod:`assistant.files`). onnxruntime fuses LayerNorm, GELU and the attention
 arithmetic that numpy runs as separate passes over memory: the 574 sentences of the sample's
 abstracts embed about 1.6x faster, a single short query about 1.5x (docs/PERFORMANCE.md).
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.derived_files import build_once
+from assistant.files import build_once
 
 # Bump when the graph below changes: cached graphs carry it in their file name.
 GRAPH_VERSION = 2  # 2: per-row positions and a full attention mask (packed rows)
@@ -34,7 +34,7 @@ def graph_bytes(model_dir: Path) -> bytes:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from assistant.embed import load_safetensors
+    from assistant.embedding.weights import load_safetensors
 
     w = load_safetensors(model_dir / "model.safetensors")
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))

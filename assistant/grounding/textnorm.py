@@ -1,7 +1,7 @@
 """Text normalisation for grounding: sentences, numbers, entities, content words, URLs
-(the rules comparing a claim with its evidence are in :mod:`assistant.claim_rules`).
+(the rules comparing a claim with its evidence are in :mod:`assistant.grounding.rules`).
 
-Pure, deterministic, stdlib-only helpers used by :mod:`assistant.grounding`. Nothing here
+Pure, deterministic, stdlib-only helpers used by :mod:`assistant.grounding.judge`. Nothing here
 knows about models; every rule is a regular expression or a small word list so that a verdict
 can always be explained ("number 560 not in source").
 """

@@ -16,7 +16,8 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from assistant.store import atomic_write_text
+from assistant.errors import UsageError
+from assistant.files import atomic_write_text
 from assistant.types import Paper, Tldr
 
 EXPORT_FORMATS = ("jsonl", "csv", "md")
@@ -116,7 +117,7 @@ def render_export(records: Sequence[Tldr], fmt: str) -> str:
             for r in records
         ]
         return "\n".join(rows) + "\n"
-    raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
 
 
 def export(records: Sequence[Tldr], path: Path, fmt: str) -> None:

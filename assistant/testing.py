@@ -1,7 +1,9 @@
-"""Deterministic stand-ins for the chat model and the embedder, for the whole test suite.
+"""Deterministic stand-ins for the chat model, the embedder and the store: shipped test doubles.
 
-Both satisfy the protocols in :mod:`assistant.protocols`, so every pipeline function can be
-tested without llama.cpp, torch or onnxruntime.
+They satisfy the protocols in :mod:`assistant.protocols`, so every pipeline function can be
+tested (and benchmarked) without llama.cpp, onnxruntime or Chroma. They reuse the real
+adapters' helpers (the token-streaming loop of :mod:`assistant.llm.stream`) rather than
+re-implementing them.
 
 ``FakeLLM``
     Scripted outputs: ``enqueue("first", "second")`` queues texts that successive ``generate``
@@ -13,6 +15,10 @@ tested without llama.cpp, torch or onnxruntime.
     ``n_ctx``, caps ``max_tokens`` to what fits, truncates at the earliest stop string
     (finish_reason "stop"), stops at ``max_tokens`` (finish_reason "length"), and streams the
     text word by word to ``on_token`` (the pieces concatenate to exactly ``Generation.text``).
+
+``InMemoryStore``
+    A :class:`~assistant.protocols.VectorStore` in a few dicts: same commit-marker rule (chunks
+    without a paper record are hidden), exact cosine search with numpy.
 
 ``FakeEmbedder``
     Hashing-trick vectors of dimension 64 built from lower-cased word tokens and their
@@ -35,9 +41,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from assistant.errors import ModelError
+from assistant.llm.stream import consume
 from assistant.protocols import Generation, Message
+from assistant.types import Chunk, Hit, Paper
 
-__all__ = ["FakeEmbedder", "FakeLLM", "fake_token_count", "user_text"]
+__all__ = [
+    "FakeEmbedder",
+    "FakeLLM",
+    "InMemoryStore",
+    "fake_token_count",
+    "user_text",
+]
 
 TOKENS_PER_WORD = 1.3
 MESSAGE_OVERHEAD = 4  # like "<|im_start|>role\n ... <|im_end|>\n"
@@ -76,6 +90,7 @@ class FakeLLM:
         self.delay_s = delay_s  # sleep per call, inside the lock (for concurrency tests)
         self.calls: list[list[Message]] = []
         self.call_kwargs: list[dict[str, object]] = []
+        self.loads = 0  # load() calls
         self._script: deque[str | BaseException] = deque()
         self._lock = threading.Lock()
 
@@ -98,6 +113,10 @@ class FakeLLM:
         return self.calls[-1]
 
     # ChatModel -------------------------------------------------------------------------------
+    def load(self) -> float:
+        self.loads += 1
+        return 0.0
+
     def count_tokens(self, text: str) -> int:
         return fake_token_count(text)
 
@@ -145,20 +164,22 @@ class FakeLLM:
             raise ValueError("max_tokens must be at least 1")
         budget = min(max_tokens, self.n_ctx - prompt)
 
-        text, finish = item, "stop"
-        cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
-        if cuts:
-            text = text[: min(cuts)]
-        pieces: list[str] = []
-        for piece in _PIECE_RE.findall(text):
-            if self.count_tokens("".join(pieces) + piece) > budget:
-                finish = "length"
-                break
-            pieces.append(piece)
-        if on_token is not None:
-            for piece in pieces:
-                on_token(piece)
-        out = "".join(pieces)
+        # The real adapter's streaming loop, fed one "token" per whitespace-led word: stop
+        # strings, held-back prefixes and the budget behave exactly as in LocalLLM.
+        pieces = _PIECE_RE.findall(item)
+        fit = 0
+        while fit < len(pieces) and self.count_tokens("".join(pieces[: fit + 1])) <= budget:
+            fit += 1
+        end = len(pieces)
+        consumed = consume(
+            iter(range(end + 1)),
+            piece=lambda i: pieces[i].encode("utf-8"),
+            is_end=lambda i: i == end,
+            budget=fit if fit < end else end + 1,
+            stops=[s for s in stop if s],
+            on_token=on_token,
+        )
+        out, finish = (consumed.text, consumed.finish_reason) if fit else ("", "length")
         return Generation(
             text=out,
             prompt_tokens=prompt,
@@ -206,3 +227,86 @@ class FakeEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
+
+
+class InMemoryStore:
+    """A VectorStore in process memory (exact search). See the module docstring."""
+
+    def __init__(self, name: str = "memory") -> None:
+        self.name = name
+        self.path = None
+        self.generation = 0
+        self._chunks: dict[str, tuple[Chunk, Paper, NDArray[np.float32]]] = {}
+        self._papers: dict[str, Paper] = {}
+
+    def write_papers(
+        self, items: Sequence[tuple[Paper, Sequence[Chunk], NDArray[np.float32]]]
+    ) -> int:
+        written = 0
+        for paper, chunks, vectors in items:
+            self._drop_chunks(paper.paper_id)
+            for chunk, vec in zip(chunks, vectors, strict=True):
+                self._chunks[chunk.chunk_id] = (chunk, paper, np.asarray(vec, dtype=np.float32))
+                written += 1
+            self._papers[paper.paper_id] = paper  # after its chunks: the commit marker
+        self.generation += 1
+        return written
+
+    def _drop_chunks(self, paper_id: str) -> None:
+        for cid in [c for c, (_, p, _) in self._chunks.items() if p.paper_id == paper_id]:
+            del self._chunks[cid]
+
+    def delete_paper(self, paper_id: str) -> bool:
+        found = self._papers.pop(paper_id, None) is not None
+        self._drop_chunks(paper_id)
+        self.generation += 1
+        return found
+
+    def drop(self) -> None:
+        self._chunks.clear()
+        self._papers.clear()
+        self.generation += 1
+
+    def reopen(self) -> InMemoryStore:
+        return self
+
+    def hashes(self) -> dict[str, str]:
+        return {i: p.content_hash for i, p in self._papers.items()}
+
+    def papers(self) -> list[Paper]:
+        return list(self._papers.values())
+
+    def get_paper(self, paper_id: str) -> Paper | None:
+        return self._papers.get(paper_id)
+
+    def count_papers(self) -> int:
+        return len(self._papers)
+
+    def count_chunks(self) -> int:
+        return len(self._chunks)
+
+    def committed_ids(self) -> set[str]:
+        return set(self._papers)
+
+    def _hit(self, chunk: Chunk, paper: Paper, sim: float | None) -> Hit:
+        return Hit(
+            chunk_id=chunk.chunk_id,
+            paper_id=paper.paper_id,
+            title=paper.title,
+            text=chunk.text,
+            score=sim if sim is not None else 0.0,
+            dense=sim,
+            published=paper.published.isoformat() if paper.published else None,
+            url=paper.url,
+        )
+
+    def all_chunks(self) -> list[Hit]:
+        return [
+            self._hit(c, p, None) for c, p, _ in self._chunks.values() if p.paper_id in self._papers
+        ]
+
+    def query(self, vector: NDArray[np.float32], n: int) -> list[Hit]:
+        rows = list(self._chunks.values())  # orphans included, as Chroma returns them
+        sims = [float(np.dot(vector, v)) for _, _, v in rows]
+        order = sorted(range(len(rows)), key=lambda i: -sims[i])[:n]
+        return [self._hit(rows[i][0], rows[i][1], sims[i]) for i in order]

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.derived_files import build_once
+from assistant.config import MODEL_RUNTIMES
 from assistant.errors import ModelError
-from assistant.llm_files import cpu_threads
+from assistant.files import build_once
 
 # Weight encodings a GGUF can be converted to, and llama.cpp's name for each.
 RUNTIME_FTYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "f16": "LLAMA_FTYPE_MOSTLY_F16"}
-RUNTIME_CHOICES = ("auto", "original", *RUNTIME_FTYPES)
+RUNTIME_CHOICES = MODEL_RUNTIMES
 
 # sha256 of the bundled Q4_1 GGUF converted by llama-cpp-python 0.3.36 (deterministic).
 BUNDLED_RUNTIME_SHA256 = {
@@ -54,24 +54,6 @@ def resolve_kind(setting: str, *, bundled: bool) -> str:
     return setting
 
 
-def llama_convert(source: Path, target: Path, kind: str) -> None:
-    """Re-encode ``source``'s weights as ``kind`` into ``target`` with llama.cpp's quantizer."""
-    import llama_cpp
-    from llama_cpp import _logger
-
-    _logger.set_verbose(False)  # the quantizer logs every tensor at INFO level
-    params = llama_cpp.llama_model_quantize_default_params()
-    # any llama.cpp file type works here (benchmarks/model_formats.py tries others)
-    params.ftype = getattr(
-        llama_cpp, RUNTIME_FTYPES.get(kind, f"LLAMA_FTYPE_MOSTLY_{kind.upper()}")
-    )
-    params.allow_requantize = True  # the source is itself quantized
-    params.nthread = cpu_threads()
-    rc = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), params)
-    if rc != 0:
-        raise ModelError(f"llama.cpp could not convert {source} to {kind} (code {rc})")
-
-
 def prepare(
     source: Path,
     source_sha256: str,
@@ -79,7 +61,7 @@ def prepare(
     cache_dir: Path,
     *,
     pinned: str | None = None,
-    convert: Converter = llama_convert,
+    convert: Converter,
 ) -> RuntimeFile:
     """The file to load for ``source`` in encoding ``kind``, converting it once if needed.
 

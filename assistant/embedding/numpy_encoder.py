@@ -1,7 +1,7 @@
 """The embedder's BERT encoder in plain numpy: the fallback when onnxruntime cannot run it.
 
 Token ids -> last hidden states, with the same weights and arithmetic as the reference model
-(exact GELU, LayerNorm eps 1e-12). BLAS threads are managed by the caller (assistant.embed).
+(exact GELU, LayerNorm eps 1e-12). BLAS threads are managed by the caller (:mod:`.minilm`).
 """
 
 from __future__ import annotations

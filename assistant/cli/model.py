@@ -9,33 +9,27 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.cli import add_common, emit_json
+from assistant.cli.common import command, emit_json, model_flags
 from assistant.config import Settings
 from assistant.errors import InputError, UsageError
+from assistant.journal import EXPORT_FORMATS
 from assistant.types import Answer, Paper, Tldr
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
 
 
-def _model_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model", dest="model_path", type=Path, help="GGUF file (env ASSISTANT_MODEL_PATH)"
-    )
-    p.add_argument("--n-ctx", dest="n_ctx", type=int, help="context window in tokens")
-    p.add_argument("--threads", dest="n_threads", type=int, help="CPU threads for the model")
-
-
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "ask",
+        cmd_ask,
         help="answer a question from the indexed abstracts, with citations",
         description="Answer from the indexed abstracts only. Sentences are printed as they are "
         "verified against the cited sources; each citation carries a verbatim quote.",
         epilog="examples:\n  assistant ask 'How many parameters does Cappy have?'\n"
         "  assistant ask 'Which benchmark does GUIDE propose?' --json\n"
         "  assistant ask --questions-file questions.txt --json > answers.jsonl",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("question", nargs="?", help="the question (omit with --questions-file)")
     p.add_argument(
@@ -45,12 +39,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--draft", action="store_true", help="also stream the model's raw tokens to stderr"
     )
-    _model_flags(p)
-    add_common(p)
-    p.set_defaults(handler=cmd_ask)
+    model_flags(p)
 
-    t = sub.add_parser(
+    t = command(
+        sub,
         "tldr",
+        cmd_tldr,
         help="one-line TL;DRs for indexed papers",
         description="Write a one-sentence TL;DR (at most 30 words) per paper, checked against "
         "its abstract; falls back to a compressed abstract sentence when the model's text "
@@ -58,19 +52,16 @@ def register(sub: Any) -> None:
         epilog="examples:\n  assistant tldr --all\n"
         "  assistant tldr --paper 2310.01234 --json\n"
         "  assistant tldr --since 2025-01-01 --out tldrs.csv --format csv",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     which = t.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every indexed paper")
     which.add_argument("--paper", nargs="+", metavar="ID", help="these paper ids")
     which.add_argument("--since", type=date.fromisoformat, help="papers published on/after DATE")
     t.add_argument("--out", type=Path, help="write to FILE (atomically) instead of stdout")
-    t.add_argument("--format", choices=["jsonl", "csv", "md"], help="output format")
+    t.add_argument("--format", choices=EXPORT_FORMATS, help="output format")
     t.add_argument("--force", action="store_true", help="regenerate even if already done")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    _model_flags(t)
-    add_common(t)
-    t.set_defaults(handler=cmd_tldr)
+    model_flags(t)
 
 
 def _read_questions(path: Path) -> list[str]:
@@ -173,8 +164,8 @@ def _export_format(args: argparse.Namespace) -> str:
 def cmd_tldr(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
+    from assistant.journal import export, render_export
     from assistant.service import Assistant
-    from assistant.tldr_store import export, render_export
 
     fmt = _export_format(args)
     with Assistant(settings, write=True) as assistant:

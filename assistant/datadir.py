@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from assistant.errors import StoreError, StoreLockedError
+from assistant.files import atomic_write_text
 
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
@@ -122,14 +123,3 @@ def check_manifest(data_dir: Path, expected: dict[str, Any]) -> None:
 def write_manifest(data_dir: Path, expected: dict[str, Any]) -> None:
     data = dict(expected, written=datetime.now(UTC).isoformat(timespec="seconds"))
     atomic_write_text(data_dir / MANIFEST, json.dumps(data, indent=2) + "\n")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file, fsync, rename: readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -5,22 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assistant.cli import add_common, emit_json, progress_factory
+from assistant.cli.common import command, emit_json, progress_factory
 from assistant.config import Settings
 from assistant.errors import InputError, UsageError
-from assistant.library import Library
+from assistant.service import open_library
+
+if TYPE_CHECKING:
+    from assistant.library import Library
 from assistant.types import IngestReport, Paper, Rejection
 
 
-def _help(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
-
-
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    from assistant.sources import FORMATS
+
+    p = command(
+        sub,
         "ingest",
+        cmd_ingest,
         help="parse files and add their papers to the store",
         description="Parse listing/JSONL/JSON/CSV/arXiv-Atom files and index their papers.\n"
         "Re-ingesting is safe: unchanged papers are skipped, edited ones replaced.",
@@ -28,75 +31,63 @@ def register(sub: Any) -> None:
         "  assistant ingest daily.txt export.csv --json\n"
         "  assistant ingest feed.xml --format arxiv_atom --strict",
     )
-    _help(p)
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    p.add_argument(
-        "--format",
-        choices=["hf_daily", "jsonl", "json", "csv", "arxiv_atom"],
-        help="force a format (default: detected from content)",
-    )
+    p.add_argument("--format", choices=FORMATS, help="force a format (default: detected)")
     p.add_argument("--year", type=int, help="year for listing dates that lack one")
     p.add_argument("--strict", action="store_true", help="any rejected record fails the run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_common(p)
-    p.set_defaults(handler=cmd_ingest)
 
     papers = sub.add_parser(
         "papers",
         help="list, show or delete indexed papers",
         epilog="examples:\n  assistant papers list\n  assistant papers show 2310.01234 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _help(papers)
     psub = papers.add_subparsers(dest="papers_command", metavar="ACTION", required=True)
-    pl = psub.add_parser(
-        "list", help="list indexed papers", epilog="example:\n  assistant papers list --json"
+    command(
+        psub,
+        "list",
+        cmd_papers_list,
+        help="list indexed papers",
+        epilog="example:\n  assistant papers list --json",
     )
-    _help(pl)
-    add_common(pl)
-    pl.set_defaults(handler=cmd_papers_list)
-    ps = psub.add_parser(
-        "show", help="show one paper", epilog="example:\n  assistant papers show 2310.01234"
-    )
-    _help(ps)
-    ps.add_argument("paper_id")
-    add_common(ps)
-    ps.set_defaults(handler=cmd_papers_show)
-    pd = psub.add_parser(
+    command(
+        psub,
+        "show",
+        cmd_papers_show,
+        help="show one paper",
+        epilog="example:\n  assistant papers show 2310.01234",
+    ).add_argument("paper_id")
+    command(
+        psub,
         "delete",
+        cmd_papers_delete,
         help="remove a paper and its chunks",
         epilog="example:\n  assistant papers delete 2310.01234",
-    )
-    _help(pd)
-    pd.add_argument("paper_id")
-    add_common(pd)
-    pd.set_defaults(handler=cmd_papers_delete)
-
-    r = sub.add_parser(
+    ).add_argument("paper_id")
+    command(
+        sub,
         "reindex",
+        cmd_reindex,
         help="rebuild chunks and vectors with the current embedder",
         description="Rebuild the store from its stored abstracts, e.g. after an embedder change.",
         epilog="example:\n  assistant reindex --json",
     )
-    _help(r)
-    add_common(r)
-    r.set_defaults(handler=cmd_reindex)
-
-    c = sub.add_parser(
+    command(
+        sub,
         "config",
+        cmd_config,
         help="print the effective settings",
         description="Settings come from flags, then ASSISTANT_* variables, then a TOML file.",
         epilog="example:\n  ASSISTANT_TOP_K=8 assistant config --json",
     )
-    _help(c)
-    add_common(c)
-    c.set_defaults(handler=cmd_config)
-
-    s = sub.add_parser(
-        "status", help="papers, chunks and store location", epilog="example:\n  assistant status"
+    command(
+        sub,
+        "status",
+        cmd_status,
+        help="papers, chunks and store location",
+        epilog="example:\n  assistant status",
     )
-    _help(s)
-    add_common(s)
-    s.set_defaults(handler=cmd_status)
 
 
 def parse_inputs(
@@ -138,7 +129,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         report = IngestReport(rejected=rejected, files=[str(p) for p in args.paths])
         _print_report(report, args.json)
         return 1
-    with Library(settings, write=True) as lib:
+    with open_library(settings, write=True) as lib:
         report = run_ingest(lib, papers, rejected, quiet=args.quiet or args.json)
     report.files = [str(p) for p in args.paths]
     _print_report(report, args.json)
@@ -164,7 +155,7 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
 
 
 def cmd_papers_list(args: argparse.Namespace, settings: Settings) -> int:
-    with Library(settings) as lib:
+    with open_library(settings) as lib:
         papers = lib.papers()
     if args.json:
         emit_json([_paper_row(p) for p in papers])
@@ -187,7 +178,7 @@ def _paper_row(p: Paper) -> dict[str, Any]:
 
 
 def cmd_papers_show(args: argparse.Namespace, settings: Settings) -> int:
-    with Library(settings) as lib:
+    with open_library(settings) as lib:
         paper = lib.paper(args.paper_id)
     if args.json:
         emit_json(paper.model_dump(mode="json"))
@@ -205,7 +196,7 @@ def cmd_papers_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_papers_delete(args: argparse.Namespace, settings: Settings) -> int:
-    with Library(settings, write=True) as lib:
+    with open_library(settings, write=True) as lib:
         found = lib.delete(args.paper_id)
     if args.json:
         emit_json({"paper_id": args.paper_id, "deleted": found})
@@ -217,7 +208,7 @@ def cmd_papers_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
-    with Library(settings, write=True, check=False) as lib:
+    with open_library(settings, write=True, check=False) as lib:
         report = lib.reindex(progress=progress_factory(not args.json))
     _print_report(report, args.json)
     return 0
@@ -236,7 +227,7 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    with Library(settings) as lib:
+    with open_library(settings) as lib:
         status = lib.status()
     if args.json:
         emit_json(status)

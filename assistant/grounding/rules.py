@@ -1,8 +1,8 @@
 """Rules that compare a claim with its evidence: negation, comparisons, substituted facts.
 
-Gates of :mod:`assistant.grounding`, each returning what it found so a verdict can be explained
+Gates of :mod:`.judge`, each returning what it found so a verdict can be explained
 ("comparison 'faster' not in source"). Pure, deterministic and stdlib-only, like
-:mod:`assistant.textnorm` whose helpers they use.
+:mod:`assistant.grounding.textnorm` whose helpers they use.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.textnorm import (
+from assistant.grounding.textnorm import (
     CAP_STOPWORDS,
     STOPWORDS,
     content_words,
