@@ -39,7 +39,7 @@ from evals.gate import (
     load_thresholds,
 )
 
-SUITES = ("qa", "tldr", "judge")
+SUITES = ("qa", "tldr", "judge", "perturb")
 Log = Callable[[str], None]
 
 
@@ -176,6 +176,10 @@ def _run_one(
     if name == "tldr":
         with _bar(len(by_id), "tldr", progress, case_log) as tick:
             return S.run_tldr(assistant, list(by_id.values()), cases, tick=tick)
+    if name == "perturb":
+        from evals.suite_perturb import run_perturb
+
+        return run_perturb(by_id, M.memoised(assistant.embedder))
     with _bar(len(cases.judge), "judge", progress, case_log) as tick:
         s = assistant.settings
         return S.run_judge(

@@ -307,11 +307,11 @@ def run_judge(
     results: list[CaseResult] = []
     llm_rows: list[tuple[str, bool | None]] = []
     for j in cases.judge:
-        abstract = by_title[" ".join(j.title.split())].abstract
-        sup = grounding.score_support(
-            j.sentence, [abstract], embedder=embedder, threshold=threshold
-        )
-        lex = grounding.score_support(j.sentence, [abstract], threshold=threshold)
+        paper = by_title[" ".join(j.title.split())]
+        abstract = paper.abstract
+        source = paper.title + "\n\n" + abstract
+        sup = grounding.score_support(j.sentence, [source], embedder=embedder, threshold=threshold)
+        lex = grounding.score_support(j.sentence, [source], threshold=threshold)
         rows.append((j.label, j.kind, not sup.supported))
         lexical.append((j.label, j.kind, not lex.supported))
         ok = sup.supported == (j.label == "good")

@@ -1,4 +1,5 @@
-"""Extractive TL;DRs: an abstract sentence shortened by removing words, never adding any.
+"""Verbatim evidence: the quote that best answers a query, and extractive TL;DRs (an abstract
+sentence shortened by removing words, never adding any).
 
 The fallback when no generated TL;DR passes the grounding check (assistant.tldr): pick the
 sentence that states the paper's contribution, then drop openers, subordinate clauses and
@@ -9,14 +10,19 @@ from __future__ import annotations
 
 import re
 
-from assistant.grounding.judge import coverage
+import numpy as np
+
+from assistant.grounding.judge import coverage, scale
 from assistant.grounding.textnorm import (
     content_words,
     entity_in_text,
+    extract_numbers,
     find_urls,
+    number_mentions,
     split_sentences,
     word_set,
 )
+from assistant.protocols import Embedder
 
 _LEAD_RE = re.compile(
     r"^(?:in (?:this|our) (?:paper|work|study|survey|report)|to (?:this|that) end|for example"
@@ -149,3 +155,41 @@ def pick_extractive_tldr(title: str, abstract: str, max_words: int) -> str:
         if _n_words(tldr) >= 5:
             return tldr
     return compress_sentence(sentences[0], max_words)
+
+
+def best_quote(
+    query: str,
+    source: str,
+    *,
+    embedder: Embedder | None = None,
+    max_words: int | None = None,
+) -> str:
+    """The verbatim sentence of ``source`` that best matches ``query`` (its numbers count
+    most); with ``max_words``, the best-matching run of at most that many words of it."""
+    sentences = split_sentences(source)
+    if not sentences:
+        return ""
+    words = content_words(query)
+    numbers = [m.key for m in number_mentions(query)]
+    vecs = None
+    if embedder is not None:
+        vecs = np.asarray(embedder.embed([query, *sentences]), dtype=np.float32)
+
+    def rank(i: int) -> float:
+        sentence = sentences[i]
+        found = extract_numbers(sentence)
+        value = coverage(words, content_words(sentence)) + sum(2.0 for n in numbers if n in found)
+        return value + (scale(float(vecs[i + 1] @ vecs[0])) if vecs is not None else 0.0)
+
+    best = sentences[max(range(len(sentences)), key=lambda i: (rank(i), -i))]
+    spans = [m.span() for m in re.finditer(r"\S+", best)]
+    if max_words is None or len(spans) <= max_words:
+        return best
+
+    def window(start: int) -> float:
+        piece = best[spans[start][0] : spans[start + max_words - 1][1]]
+        found = extract_numbers(piece)
+        return coverage(words, content_words(piece)) + sum(2.0 for n in numbers if n in found)
+
+    start = max(range(len(spans) - max_words + 1), key=lambda s: (window(s), -s))
+    return best[spans[start][0] : spans[start + max_words - 1][1]]

@@ -37,8 +37,10 @@ from pydantic import BaseModel, Field
 
 from assistant.config import default
 from assistant.embedding.cache import CachingEmbedder
+from assistant.grounding.claims import Evidence, paper_names, titled
 from assistant.grounding.rules import polarity_conflict, swapped_fact, unsupported_comparisons
 from assistant.grounding.safe_text import has_external_url, known_urls, strip_unsafe, url_key
+from assistant.grounding.structure import structure_issue, vacuity_issue
 from assistant.grounding.textnorm import (
     NumberMention,
     content_words,
@@ -60,12 +62,12 @@ __all__ = [
     "CachingEmbedder",
     "SentenceVerdict",
     "Support",
-    "best_quote",
     "check_sentences",
     "content_words",
     "extract_entities",
     "extract_numbers",
     "has_external_url",
+    "scale",
     "score_support",
     "split_sentences",
     "strip_unsafe",
@@ -79,6 +81,7 @@ SIM_FLOOR, SIM_CEIL = 0.3, 0.85  # cosine mapped linearly onto 0..1 between thes
 LEX_WEIGHT = 0.75  # share of the lexical score when an embedder is given (MiniLM-calibrated)
 MAX_COVER, MIN_GAIN = 3, 0.1  # evidence: up to 3 sentences, each adding >= 10% coverage
 W_BEST, W_COVER, W_WHOLE = 0.3, 0.4, 0.3  # lexical score: best sentence, evidence, source
+STRUCTURE = True  # the structure checks of :mod:`.structure` (off: the lexical judge alone)
 PRUNE = True  # embed only the sentences that can change a verdict (a switch for the tests)
 GENERIC_WEIGHT = 0.5  # words that say little about a specific paper count half
 _GENERIC = frozenset(
@@ -90,6 +93,12 @@ _GENERIC = frozenset(
         existing also framework help can well large effective significantly author authors
         researchers"""
     )
+)
+# A subject that points back at the previous sentence's paper.
+_ANAPHOR_RE = re.compile(
+    r"^(?:it|its|this|these|they|their|such|the same|"
+    r"the (?:method|approach|model|framework|process|technique|system|dataset|paper|work))\b",
+    re.IGNORECASE,
 )
 _MARKER_RE = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 _CITING_RE = re.compile(
@@ -139,6 +148,8 @@ class _Index:
     numbers: tuple[frozenset[str], ...]
     sources: tuple[str, ...]
     mentions: tuple[tuple[NumberMention, ...], ...]  # per source
+    titled: tuple[bool, ...]  # per source: its first line is the paper's title
+    methods: tuple[frozenset[str], ...]  # per source: stems of the paper's own method names
 
 
 def _index(sources: Sequence[str]) -> _Index:
@@ -160,6 +171,8 @@ def _index_of(sources: tuple[str, ...]) -> _Index:
         numbers=tuple(frozenset(extract_numbers(t)) for t in texts),
         sources=tuple(sources),
         mentions=tuple(tuple(number_mentions(s)) for s in sources),
+        titled=tuple(titled(s) for s in sources),
+        methods=tuple(paper_names(s) for s in sources),
     )
 
 
@@ -200,7 +213,8 @@ def _entity_ok(entity: str, sources: Sequence[str]) -> bool:
     return len(words) > 1 and all(any(entity_in_text(w, s) for s in sources) for w in words)
 
 
-def _scale(cosine: float) -> float:
+def scale(cosine: float) -> float:
+    """A cosine mapped onto 0..1 between SIM_FLOOR and SIM_CEIL."""
     return min(1.0, max(0.0, (cosine - SIM_FLOOR) / (SIM_CEIL - SIM_FLOOR)))
 
 
@@ -258,10 +272,10 @@ def _judge(
         # rest are embedded, and the best row is the same as with every row embedded.
         top = min(rows, key=lambda r: (-lexical[r], r))
         sims = vectors.cosines(claim_row, [top])
-        floor = lexical[top] + 0.5 * _scale(sims[top])
+        floor = lexical[top] + 0.5 * scale(sims[top])
         candidates = [r for r in rows if lexical[r] + 0.5 >= floor or not PRUNE]
         sims |= vectors.cosines(claim_row, candidates)
-    best = max(candidates, key=lambda r: (lexical[r] + 0.5 * _scale(sims.get(r, 0.0)), -r))
+    best = max(candidates, key=lambda r: (lexical[r] + 0.5 * scale(sims.get(r, 0.0)), -r))
     cover, covered = [best], set(index.words[best])
     for _ in range(MAX_COVER - 1):  # greedily add the sentences that cover most of the rest
         gains = {r: coverage(words, covered | index.words[r]) for r in rows if r not in cover}
@@ -276,7 +290,7 @@ def _judge(
     score = W_BEST * covs[best] + W_COVER * coverage(words, covered) + W_WHOLE * whole
     similarity = max(sims[r] for r in cover) if sims else None
     if similarity is not None:
-        score = LEX_WEIGHT * score + (1 - LEX_WEIGHT) * _scale(similarity)
+        score = LEX_WEIGHT * score + (1 - LEX_WEIGHT) * scale(similarity)
 
     reason = ""
     if missing_numbers:
@@ -296,6 +310,8 @@ def _judge(
         score, reason = min(score, GATE_CAP), swap
     elif polarity := polarity_conflict(claim, [index.texts[r] for r in cover]):
         score, reason = min(score, GATE_CAP), polarity
+    elif STRUCTURE and (issue := _structure(claim, index, best)):
+        score, reason = min(score, GATE_CAP), issue
     if not reason and score < threshold:
         reason = f"low overlap with source ({covs[best]:.2f})"
     return Support(
@@ -309,6 +325,24 @@ def _judge(
         similarity=None if similarity is None else round(similarity, 4),
         reason=reason,
     )
+
+
+def _structure(claim: str, index: _Index, best: int) -> str:
+    """Structure checks against the chosen sentence (see :mod:`.structure`)."""
+    owner = index.owner[best]
+    rows = [r for r, o in enumerate(index.owner) if o == owner]
+    title = index.texts[rows[0]] if index.titled[owner] else ""
+    body = [r for r in rows if not (title and r == rows[0])]
+    if not body:
+        return vacuity_issue(claim, title)
+    if best not in body:  # the title matched best: check against the best abstract sentence
+        words = content_words(claim)
+        best = max(body, key=lambda r: (coverage(words, index.words[r]), -r))
+    at = body.index(best)
+    neighbours = tuple(index.texts[r] for r in body[max(0, at - 1) : at + 2] if r != best)
+    others = tuple(index.texts[r] for r in body)
+    ev = Evidence(index.texts[best], neighbours, title, index.methods[owner], others)
+    return vacuity_issue(claim, title) or structure_issue(claim, ev, generic=_GENERIC)
 
 
 def score_support(
@@ -369,6 +403,14 @@ def check_sentences(
             continue
         allowed = [keys.index(c) for c in cites] if cites else list(range(len(keys)))
         support = _judge(clean, index, allowed, threshold, vectors, len(index.texts) + n)
+        previous = verdicts[-1].cites if verdicts else []
+        switched = bool(cites and previous and not set(cites) & set(previous))
+        # "This process ... [2]" right after a sentence about [1]
+        if STRUCTURE and support.supported and switched and _ANAPHOR_RE.match(clean):
+            why = f"its subject refers back to [{previous[0]}] but it cites [{cites[0]}]"
+            support = support.model_copy(
+                update={"supported": False, "reason": why, "score": min(support.score, GATE_CAP)}
+            )
         best_id = None
         if support.best_source is not None:  # re-based: an index into list(sources)
             position = allowed[support.best_source]
@@ -385,41 +427,3 @@ def check_sentences(
             )
         )
     return verdicts
-
-
-def best_quote(
-    query: str,
-    source: str,
-    *,
-    embedder: Embedder | None = None,
-    max_words: int | None = None,
-) -> str:
-    """The verbatim sentence of ``source`` that best matches ``query`` (its numbers count
-    most); with ``max_words``, the best-matching run of at most that many words of it."""
-    sentences = split_sentences(source)
-    if not sentences:
-        return ""
-    words = content_words(query)
-    numbers = [m.key for m in number_mentions(query)]
-    vecs = None
-    if embedder is not None:
-        vecs = np.asarray(embedder.embed([query, *sentences]), dtype=np.float32)
-
-    def rank(i: int) -> float:
-        sentence = sentences[i]
-        found = extract_numbers(sentence)
-        value = coverage(words, content_words(sentence)) + sum(2.0 for n in numbers if n in found)
-        return value + (_scale(float(vecs[i + 1] @ vecs[0])) if vecs is not None else 0.0)
-
-    best = sentences[max(range(len(sentences)), key=lambda i: (rank(i), -i))]
-    spans = [m.span() for m in re.finditer(r"\S+", best)]
-    if max_words is None or len(spans) <= max_words:
-        return best
-
-    def window(start: int) -> float:
-        piece = best[spans[start][0] : spans[start + max_words - 1][1]]
-        found = extract_numbers(piece)
-        return coverage(words, content_words(piece)) + sum(2.0 for n in numbers if n in found)
-
-    start = max(range(len(spans) - max_words + 1), key=lambda s: (window(s), -s))
-    return best[spans[start][0] : spans[start + max_words - 1][1]]
