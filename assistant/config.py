@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -117,6 +117,44 @@ class Settings(BaseSettings):
 
     max_input_mb: int = Field(64, ge=1, description="Largest input file ingest will read.")
 
+    # servers (docs/DEPLOY.md); unset means the embedded store and the in-process model
+    chroma_url: str | None = Field(
+        None,
+        description="A Chroma server (http://host:port) as the store instead of <data_dir>/chroma; "
+        "several processes can then use it at once.",
+    )
+    chroma_token: SecretStr | None = Field(None, description="Token for a Chroma server's auth.")
+    llm_base_url: str | None = Field(
+        None,
+        description="An OpenAI-compatible server (http://host:port/v1: llama.cpp, "
+        "llama-cpp-python, vLLM, Ollama) writes the text instead of the in-process model.",
+    )
+    llm_model: str | None = Field(
+        None, description="Model name sent to the server; default: the first it lists."
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="Bearer key for the model server (never printed or logged)."
+    )
+    llm_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Longest wait for the model server's next output (the first token "
+        "included) before the call fails.",
+    )
+    llm_openai_strict: bool = Field(
+        False,
+        description="Send only OpenAI API fields: no llama.cpp sampler fields (top_k, min_p, "
+        "repeat_penalty), at most 4 stop strings (the rest are applied here).",
+    )
+    model_slots: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Model calls in flight at once with llm_base_url (UI events, TL;DR "
+        "batches); the in-process model always runs one.",
+    )
+
     config_file: Path | None = Field(None, description="TOML file these settings were read from.")
 
     @classmethod
@@ -134,6 +172,19 @@ class Settings(BaseSettings):
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+    @field_validator("chroma_url", "llm_base_url", "llm_model", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """``ASSISTANT_CHROMA_URL=`` (empty) means no server, not a URL."""
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator("chroma_url", "llm_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.rstrip("/") if value is not None else None
 
     @property
     def store_dir(self) -> Path:
@@ -169,9 +220,19 @@ class Settings(BaseSettings):
             k
             for k in type(self).model_fields
             if k not in {"data_dir", "config_file", "host", "port", "auth", "queue_size"}
+            and k not in CONNECTION_SETTINGS
         )
         blob = repr([(k, getattr(self, k)) for k in keys]).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+# Where the servers are and how to reach them: not outputs, so not in the fingerprint (a key
+# must never reach provenance, and UI replicas reaching one server by different URLs share
+# TL;DRs); the server's model name is in provenance already.
+CONNECTION_SETTINGS = frozenset(
+    {"chroma_url", "chroma_token", "llm_base_url", "llm_api_key", "llm_timeout_s", "model_slots"}
+)
+SECRET_SETTINGS = ("auth", "chroma_token", "llm_api_key")  # masked by `assistant config`
 
 
 def default(name: str) -> Any:

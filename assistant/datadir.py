@@ -5,6 +5,10 @@ that writes (ingest, delete, reindex, TL;DR batches, the UI) takes an exclusive 
 ``<data_dir>/store.lock`` and records its PID there; a process that only reads takes a shared
 lock. Either fails at once, naming the PID that holds it, instead of waiting. The kernel drops
 the lock when the process dies, so a crash never leaves a stale lock behind.
+
+A store on a Chroma server is not in the data dir: it takes no lock here (the server serialises
+its writers) and keeps its manifest with the collection (``VectorStore.read_manifest``);
+:func:`compare_manifest` checks both kinds the same way.
 """
 
 from __future__ import annotations
@@ -105,7 +109,12 @@ def read_manifest(data_dir: Path) -> dict[str, Any] | None:
 
 def check_manifest(data_dir: Path, expected: dict[str, Any]) -> None:
     """Refuse a store built with another embedder, dimension or Chroma version."""
-    found = read_manifest(data_dir)
+    compare_manifest(read_manifest(data_dir), expected, f"the store in {data_dir}")
+
+
+def compare_manifest(found: dict[str, Any] | None, expected: dict[str, Any], where: str) -> None:
+    """Raise StoreError naming ``where`` and `reindex` if ``found`` differs from ``expected``
+    (a store without a manifest yet passes)."""
     if found is None:
         return
     diffs = [
@@ -115,11 +124,16 @@ def check_manifest(data_dir: Path, expected: dict[str, Any]) -> None:
     ]
     if diffs:
         raise StoreError(
-            f"the store in {data_dir} was built differently ({'; '.join(diffs)}). "
+            f"{where} was built differently ({'; '.join(diffs)}). "
             "Run `assistant reindex` to rebuild it from the stored abstracts."
         )
 
 
+def stamped(expected: dict[str, Any]) -> dict[str, Any]:
+    """The manifest as written: ``expected`` plus when."""
+    return dict(expected, written=datetime.now(UTC).isoformat(timespec="seconds"))
+
+
 def write_manifest(data_dir: Path, expected: dict[str, Any]) -> None:
-    data = dict(expected, written=datetime.now(UTC).isoformat(timespec="seconds"))
+    data = stamped(expected)
     atomic_write_text(data_dir / MANIFEST, json.dumps(data, indent=2) + "\n")

@@ -8,11 +8,17 @@ AssistantError          anything the user can act on (exit 1)
 ├── PromptError         a prompt template that is missing, malformed or misused
 ├── StoreError          the store is missing, built differently, or broken
 │   └── StoreLockedError another process holds the data-dir lock (exit 3)
-├── ModelError          the GGUF is missing, swapped (sha256) or fails to load
-└── BusyError           the model queue is full; try again shortly (exit 4)
+├── ModelError          the GGUF is missing, swapped (sha256) or fails to load; a model server
+│                       refuses the request (401: check llm_api_key)
+├── BusyError           the model queue is full; try again shortly (exit 4)
+└── ServerError         a server is down, too slow, or broke its protocol (exit 5)
+    ├── StoreServerError the Chroma server (also a StoreError)
+    └── ModelServerError the model server (also a ModelError)
 
 Adapters map their library's exceptions into this tree at the boundary (vectorstore/chroma.py,
-assistant/llm/llama.py); anything else is a bug and surfaces as one.
+assistant/llm/llama.py, assistant/llm/openai_compat.py); anything else is a bug and surfaces as
+one. A server error is its own exit code because it is usually transient (restart the server,
+try again), unlike a wrong setting.
 """
 
 from __future__ import annotations
@@ -56,3 +62,15 @@ class ModelError(AssistantError):
 
 class BusyError(AssistantError):
     exit_code = 4
+
+
+class ServerError(AssistantError):
+    exit_code = 5
+
+
+class StoreServerError(ServerError, StoreError):
+    pass
+
+
+class ModelServerError(ServerError, ModelError):
+    pass

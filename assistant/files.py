@@ -58,6 +58,20 @@ def build_once(target: Path, build: Callable[[Path], None], *, pinned: str | Non
     return digest
 
 
+def built_state(target: Path, *, pinned: str | None = None) -> str:
+    """How :func:`build_once` would find ``target``, without building anything: "ok",
+    "missing", "unverified" (no pin and no recorded hash) or "mismatch" (torn or changed)."""
+    if not target.is_file():
+        return "missing"
+    expected = pinned
+    record = target.with_name(target.name + ".sha256")
+    if expected is None and record.is_file():
+        expected = record.read_text(encoding="utf-8").strip() or None
+    if expected is None:
+        return "unverified"
+    return "ok" if sha256_file(target) == expected else "mismatch"
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temp file, fsync, rename: readers see the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)

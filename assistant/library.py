@@ -1,6 +1,7 @@
 """The indexed library: one object the CLI and the UI share.
 
-It owns the settings, the data-dir lock, the store and (lazily) the embedder. It types against
+It owns the settings, the data-dir lock (none for a store on a server), the store and (lazily)
+the embedder. It types against
 the store and embedder Protocols; assistant/service.py passes the concrete ones (and tests pass
 fakes or an in-memory store).
 """
@@ -9,13 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from assistant.config import Settings
 from assistant.datadir import (
     DataDirLock,
     check_manifest,
+    compare_manifest,
     expected_manifest,
     read_manifest,
+    stamped,
     write_manifest,
 )
 from assistant.errors import InputError, StoreError
@@ -40,25 +44,51 @@ class Library:
         check: bool = True,
     ) -> None:
         """Either ``store`` (used as it is, no lock) or ``backend`` (opens the data dir's store
-        under the data-dir lock, after checking its manifest) must be given."""
+        under the data-dir lock, after checking its manifest; a shared backend's store, a
+        server, without the lock and with the manifest it keeps itself) must be given."""
         self.settings = settings
         self.write = write
         self._embedder = embedder
         self._embedder_factory = embedder_factory
         self._backend = backend
+        self.shared = bool(backend is not None and store is None and backend.shared)
         self._lock: DataDirLock | None = None
         if store is None:
             if backend is None:
                 raise TypeError("Library needs a store or a backend (see assistant.service)")
-            self._lock = DataDirLock(settings.data_dir, exclusive=write).acquire()
-            try:
-                if check:
-                    check_manifest(settings.data_dir, self._expected())
+            if self.shared:
                 store = backend.open(settings.store_dir, settings.collection)
-            except BaseException:
-                self.close()
-                raise
+                if check:
+                    compare_manifest(store.read_manifest(), self._expected(), self.where(store))
+            else:
+                store = self._open_locked(backend, write=write, check=check)
         self.store = store
+
+    def _open_locked(self, backend: StoreBackend, *, write: bool, check: bool) -> VectorStore:
+        self._lock = DataDirLock(self.settings.data_dir, exclusive=write).acquire()
+        try:
+            if check:
+                check_manifest(self.settings.data_dir, self._expected())
+            return backend.open(self.settings.store_dir, self.settings.collection)
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def where(store: VectorStore) -> str:
+        """How messages name ``store``: its directory, or the server it lives on."""
+        return str(getattr(store, "where", None) or store.path or store.name)
+
+    def _manifest(self) -> dict[str, Any] | None:
+        if self.shared:
+            return self.store.read_manifest()
+        return read_manifest(self.settings.data_dir)
+
+    def _write_manifest(self) -> None:
+        if self.shared:
+            self.store.write_manifest(stamped(self._expected()))
+        else:
+            write_manifest(self.settings.data_dir, self._expected())
 
     def _expected(self) -> dict[str, object]:
         from assistant.embedding.weights import EMBEDDER_DIM, EMBEDDER_NAME
@@ -99,8 +129,8 @@ class Library:
         self._require_write()
         # The manifest goes first: a run killed halfway must still leave a store that says
         # which embedder wrote its vectors, or another embedder could open it.
-        if self.store.path is not None and read_manifest(self.settings.data_dir) is None:
-            write_manifest(self.settings.data_dir, self._expected())
+        if (self.shared or self.store.path is not None) and self._manifest() is None:
+            self._write_manifest()
         unique, dupes = dedupe(papers, source_of)
         tick = progress(len(unique), "embedding") if progress else None
         report = ingest_papers(
@@ -131,7 +161,7 @@ class Library:
         self.store.drop()
         self.store = self.store.reopen()  # in memory stays in memory
         report = self.ingest(papers, progress=progress)
-        write_manifest(self.settings.data_dir, self._expected())
+        self._write_manifest()
         backup.unlink(missing_ok=True)
         return report
 
@@ -154,9 +184,10 @@ class Library:
     def status(self) -> dict[str, object]:
         return {
             "data_dir": str(self.settings.data_dir),
+            "store": self.where(self.store),
             "papers": self.store.count_papers(),
             "chunks": self.store.count_chunks(),
-            "manifest": read_manifest(self.settings.data_dir),
+            "manifest": self._manifest(),
         }
 
 

@@ -1,4 +1,5 @@
-"""The seams between rooms: what an embedder, a chat model and a vector store must offer.
+"""The seams between rooms: what an embedder, a chat model, a vector store and the TL;DR
+journal must offer.
 
 Real adapters (assistant/embedding/, assistant/llm/, vectorstore/) and the shipped test doubles
 (assistant/testing.py) both satisfy these, so core code types against these Protocols and only
@@ -7,15 +8,15 @@ assistant/service.py names a concrete adapter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel
 
-from assistant.types import Chunk, Hit, Paper
+from assistant.types import Chunk, Hit, Paper, Tldr
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 
@@ -118,12 +119,43 @@ class VectorStore(Protocol):
 
     def committed_ids(self) -> set[str]: ...
 
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The manifest kept with the store itself (a shared store has no data dir to hold it)."""
+        ...
+
+    def write_manifest(self, data: dict[str, Any]) -> None: ...
+
 
 class StoreBackend(Protocol):
-    """Opens stores of one kind (embedded Chroma today)."""
+    """Opens stores of one kind: embedded Chroma, or a Chroma server."""
+
+    # True for a server: several processes use it at once, so no data-dir lock, and the
+    # manifest and the TL;DRs live with the store instead of in the data dir
+    shared: bool
 
     def version(self) -> str:
-        """The backend's version, recorded in the data dir's manifest."""
+        """The backend's version, recorded in the manifest."""
         ...
 
     def open(self, path: Path | None, collection: str) -> VectorStore: ...
+
+
+class TldrStore(Protocol):
+    """Where finished TL;DRs are kept: the data dir's journal file, or the store's server."""
+
+    @property
+    def records(self) -> Mapping[str, Tldr]:
+        """Every kept TL;DR by paper id."""
+        ...
+
+    def is_current(self, paper: Paper, provenance: dict[str, str]) -> bool:
+        """True if the kept TL;DR was made from this text with this provenance."""
+        ...
+
+    def append(self, record: Tldr) -> None:
+        """Keep ``record`` (replacing the paper's previous one), durably, before returning."""
+        ...
+
+    def forget(self, keep: Iterable[str]) -> None:
+        """Drop every TL;DR whose paper id is not in ``keep``."""
+        ...

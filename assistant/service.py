@@ -3,7 +3,9 @@
 :class:`Assistant` is library + retriever + model as one object, shared by the CLI, UI and
 evals. Everything heavy is created lazily and can be injected (tests pass the doubles of
 :mod:`assistant.testing`); otherwise the embedded Chroma store, the MiniLM embedder and the
-in-process llama.cpp model are used.
+in-process llama.cpp model are used, or, when ``chroma_url`` / ``llm_base_url`` are set, a
+Chroma server (with the TL;DRs kept there too) and an OpenAI-compatible model server
+(docs/DEPLOY.md).
 """
 
 from __future__ import annotations
@@ -14,12 +16,22 @@ from collections.abc import Callable, Sequence
 
 from assistant import grounding, prompting
 from assistant.answer import answer_question
+from assistant.batch import run_tldr_batch
+from assistant.check import CheckReport, check_text
 from assistant.config import Settings, TldrConfig
 from assistant.journal import TldrJournal
 from assistant.library import Library
-from assistant.protocols import ChatModel, Embedder, Message, StoreBackend, VectorStore
+from assistant.protocols import (
+    ChatModel,
+    Embedder,
+    Message,
+    StoreBackend,
+    TldrStore,
+    VectorStore,
+)
 from assistant.retrieve import Retriever
 from assistant.tldr import write_tldr
+from assistant.turns import Turns
 from assistant.types import Answer, Paper, Tldr
 
 SENTENCE_CACHE = 20_000  # embedded source sentences kept per process (about 30 MB)
@@ -37,6 +49,10 @@ def default_embedder(settings: Settings) -> Embedder:
 
 
 def default_model(settings: Settings) -> ChatModel:
+    if settings.llm_base_url:
+        from assistant.llm.openai_compat import OpenAICompatLLM
+
+        return OpenAICompatLLM(settings)
     from assistant.llm.llama import LocalLLM
 
     return LocalLLM(settings)
@@ -45,7 +61,22 @@ def default_model(settings: Settings) -> ChatModel:
 def store_backend(settings: Settings) -> StoreBackend:
     from vectorstore.chroma import ChromaBackend
 
+    if settings.chroma_url:
+        token = settings.chroma_token.get_secret_value() if settings.chroma_token else None
+        return ChromaBackend(settings.chroma_url, token)
     return ChromaBackend()
+
+
+def tldr_journal(settings: Settings, store: VectorStore) -> TldrStore:
+    """The data dir's journal file, or, for a store on a Chroma server, a collection on that
+    server, so every process using the server sees the same TL;DRs."""
+    from vectorstore.chroma import ChromaStore
+
+    if settings.chroma_url and isinstance(store, ChromaStore) and store.url:
+        from vectorstore.tldrs import ChromaTldrs
+
+        return ChromaTldrs(store)
+    return TldrJournal(settings.tldr_file)
 
 
 def open_library(
@@ -83,7 +114,9 @@ class Assistant:
         self._llm = llm
         self._retriever: Retriever | None = None
         self._memo: grounding.CachingEmbedder | None = None
-        self._journal: TldrJournal | None = None
+        self._journal: TldrStore | None = None
+        # questions go before the next paper of a TL;DR batch running in another thread
+        self.turns = Turns()
 
     # ---- collaborators -----------------------------------------------------------------
     @property
@@ -138,10 +171,16 @@ class Assistant:
         return self._retriever
 
     @property
-    def journal(self) -> TldrJournal:
+    def journal(self) -> TldrStore:
         if self._journal is None:
-            self._journal = TldrJournal(self.settings.tldr_file)
+            self._journal = tldr_journal(self.settings, self.library.store)
         return self._journal
+
+    @property
+    def model_slots(self) -> int:
+        """Model calls that may run at once: ``model_slots`` for a model server, else 1 (the
+        in-process model has one context)."""
+        return self.settings.model_slots if self.settings.llm_base_url else 1
 
     def provenance(self, template: str) -> dict[str, str]:
         return {
@@ -162,15 +201,16 @@ class Assistant:
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         cfg = self.settings.answer_config(self.provenance("answer"))
-        return answer_question(
-            question,
-            llm=self.llm,
-            retriever=self.retriever,
-            history=history,
-            config=cfg,
-            on_sentence=on_sentence,
-            on_token=on_token,
-        )
+        with self.turns.foreground_turn():
+            return answer_question(
+                question,
+                llm=self.llm,
+                retriever=self.retriever,
+                history=history,
+                config=cfg,
+                on_sentence=on_sentence,
+                on_token=on_token,
+            )
 
     # ---- TL;DRs ------------------------------------------------------------------------
     def tldr_config(self) -> TldrConfig:
@@ -182,19 +222,33 @@ class Assistant:
         *,
         on_done: Callable[[Tldr, bool], None] | None = None,
         persist: bool = True,
+        concurrency: int = 1,
     ) -> list[Tldr]:
         """TL;DRs for ``papers``; current journal entries are reused (resumable batches).
 
-        ``on_done(record, reused)`` is called per paper, in order.
+        ``on_done(record, reused)`` is called per paper, in order. ``concurrency`` > 1 keeps
+        that many papers in flight (for a model server; :mod:`assistant.batch`), without the
+        foreground-first turns of a one-at-a-time batch.
         """
         cfg = self.tldr_config()
+        if concurrency > 1:
+            return run_tldr_batch(
+                papers,
+                write=lambda p: write_tldr(p, llm=self.llm, embedder=self.memo, config=cfg),
+                journal=self.journal,
+                provenance=cfg.provenance,
+                concurrency=concurrency,
+                on_done=on_done,
+                persist=persist,
+            )
         out = []
         for paper in papers:
             if self.journal.is_current(paper, cfg.provenance):
                 record = self.journal.records[paper.paper_id]
                 reused = True
             else:
-                record = write_tldr(paper, llm=self.llm, embedder=self.memo, config=cfg)
+                with self.turns.background_turn():  # a waiting question goes first
+                    record = write_tldr(paper, llm=self.llm, embedder=self.memo, config=cfg)
                 reused = False
                 if persist:
                     self.journal.append(record)
@@ -202,6 +256,18 @@ class Assistant:
             if on_done:
                 on_done(record, reused)
         return out
+
+    def check(self, text: str, paper_ids: Sequence[str] = ()) -> CheckReport:
+        """Judge ``text`` sentence by sentence against these papers (or, none given, the
+        papers retrieval finds for each sentence) with the answerer's judge."""
+        papers = [self.library.paper(i) for i in paper_ids]
+        return check_text(
+            text,
+            papers=papers,
+            retriever=None if papers else self.retriever,
+            embedder=self.memo,
+            threshold=self.settings.support_threshold,
+        )
 
     def stored_tldr(self, paper_id: str) -> Tldr | None:
         return self.journal.records.get(paper_id)

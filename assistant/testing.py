@@ -36,6 +36,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -238,6 +239,7 @@ class InMemoryStore:
         self.generation = 0
         self._chunks: dict[str, tuple[Chunk, Paper, NDArray[np.float32]]] = {}
         self._papers: dict[str, Paper] = {}
+        self._manifest: dict[str, Any] | None = None
 
     def write_papers(
         self, items: Sequence[tuple[Paper, Sequence[Chunk], NDArray[np.float32]]]
@@ -269,6 +271,12 @@ class InMemoryStore:
 
     def reopen(self) -> InMemoryStore:
         return self
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        return dict(self._manifest) if self._manifest is not None else None
+
+    def write_manifest(self, data: dict[str, Any]) -> None:
+        self._manifest = dict(data)
 
     def hashes(self) -> dict[str, str]:
         return {i: p.content_hash for i, p in self._papers.items()}

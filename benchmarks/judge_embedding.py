@@ -12,7 +12,9 @@ Same process, real embedder (onnxruntime), the two variants alternating ``--repe
   sentence of another paper: mostly unsupported). Ours embeds only the sentences that can
   change the verdict; the baseline (``grounding.PRUNE = False``) embeds all of them. The bound
   helps when some sentence matches the claim well, so it saves little on off-topic claims. The
-  verdicts must be identical, field for field.
+  verdicts must be identical, field for field. A third variant runs the judge without its
+  structure checks (``grounding.judge.STRUCTURE = False``, the lexical judge of 2026-12-01):
+  the ratio is what the structure checks cost per claim.
 * **small calls**: every judge sentence of the sample embedded 3 texts per call, with texts
   packed into shared rows (ours) vs each padded to the longest of its call; and the same texts in
   one bulk call (not packed either way: a check that the bulk path did not change).
@@ -74,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             def count_tokens(self, text: str) -> int:
                 return embedder.count_tokens(text)
 
-        def judge(cases: list[tuple[str, list[str]]], prune: bool) -> tuple[float, int, list[Any]]:
-            grounding.judge.PRUNE = prune
+        def judge(
+            cases: list[tuple[str, list[str]]], prune: bool, structure: bool = True
+        ) -> tuple[float, int, list[Any]]:
+            grounding.judge.PRUNE, grounding.judge.STRUCTURE = prune, structure
             Counting.texts = 0
             t = time.perf_counter()
             out = []
@@ -99,9 +103,13 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.repeat):
                 log(f"round {r + 1}/{args.repeat}")
                 for kind, cases in sets.items():
-                    for way, prune in (("ours", True), ("all_sentences", False)):
+                    for way, prune, structure in (
+                        ("ours", True, True),
+                        ("all_sentences", False, True),
+                        ("lexical_judge", True, False),  # the judge before the structure checks
+                    ):
                         name = f"{kind}_{way}"
-                        s, n, v = judge(cases, prune)
+                        s, n, v = judge(cases, prune, structure)
                         times.setdefault(name, []).append(s)
                         counts[name], verdicts[name] = n, v
                 for name, rows, size in (
@@ -112,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                     times.setdefault(name, []).append(small_calls(rows, size))
         finally:
             grounding.judge.PRUNE, embed.PACK_TOKENS = True, pack
+            grounding.judge.STRUCTURE = True
 
     med = {k: round(statistics.median(v), 3) for k, v in times.items()}
     same = all(verdicts[f"{k}_ours"] == verdicts[f"{k}_all_sentences"] for k in sets)
@@ -127,10 +136,22 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_all_over_ours": {
             k: round(med[f"{k}_all_sentences"] / med[f"{k}_ours"], 2) for k in sets
         },
+        "ratio_ours_over_lexical_judge": {
+            k: round(med[f"{k}_ours"] / med[f"{k}_lexical_judge"], 2) for k in sets
+        },
+        "supported_lexical_judge": {
+            k: sum(v["supported"] for v in verdicts[f"{k}_lexical_judge"]) for k in sets
+        },
         "ratio_padded_over_packed": round(med["calls_of_3_padded"] / med["calls_of_3_packed"], 2),
         "sentences": len(sentences),
     }
     lines = [
+        f"judge cost with the structure checks vs the lexical judge, {k}:"
+        f" {med[f'{k}_ours']:.2f} s vs {med[f'{k}_lexical_judge']:.2f} s ="
+        f" {result['ratio_ours_over_lexical_judge'][k]}x per claim"
+        for k in sets
+    ]
+    lines += [
         f"judge, {k} ({result['claims'][k]} claims, {result['supported'][k]} supported): ours"
         f" {med[f'{k}_ours']:.2f} s, {counts[f'{k}_ours']} texts embedded; every sentence"
         f" {med[f'{k}_all_sentences']:.2f} s, {counts[f'{k}_all_sentences']} texts:"

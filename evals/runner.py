@@ -39,7 +39,7 @@ from evals.gate import (
     load_thresholds,
 )
 
-SUITES = ("qa", "tldr", "judge", "perturb")
+SUITES = ("qa", "tldr", "judge", "perturb", "audit")
 Log = Callable[[str], None]
 
 
@@ -180,6 +180,10 @@ def _run_one(
         from evals.suite_perturb import run_perturb
 
         return run_perturb(by_id, M.memoised(assistant.embedder))
+    if name == "audit":
+        from evals.suite_audit import run_audit
+
+        return run_audit(by_id, M.memoised(assistant.embedder))
     with _bar(len(cases.judge), "judge", progress, case_log) as tick:
         s = assistant.settings
         return S.run_judge(

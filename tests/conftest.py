@@ -121,3 +121,29 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory, sample_path: Path) ->
     )
     report = json.loads(proc.stdout) if proc.stdout.strip() else {}
     return OfflineIngest(data_dir, proc.returncode, report, proc.stderr, caches, base / "net.log")
+
+
+# ---- servers (tests marked `server`): started once per session on free loopback ports --------
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A `chroma run` server; tests isolate themselves by collection name."""
+    from assistant.servers import chroma_server as make
+    from assistant.servers import free_port
+
+    base = tmp_path_factory.mktemp("chroma-server")
+    with make(base / "db", port=free_port(), log=base / "chroma.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """llama-cpp-python's OpenAI-compatible server with the bundled model (as run in-process)."""
+    from assistant.config import Settings
+    from assistant.servers import free_port
+    from assistant.servers import model_server as make
+
+    base = tmp_path_factory.mktemp("model-server")
+    with make(Settings(data_dir=base), port=free_port(), log=base / "model.log") as server:
+        yield server

@@ -114,7 +114,7 @@ def test_llm_falls_back_to_the_source_when_conversion_fails(
         raise ModelError("llama.cpp could not convert (code 1)")
 
     monkeypatch.setattr(llm_mod, "prepare", failing)
-    runtime = model._runtime_file()
+    runtime = model.runtime_file()
     assert runtime.path == src and runtime.kind == "original"
     assert "as is (llama.cpp could not convert" in model.runtime_note
 

@@ -95,7 +95,9 @@ class StubAssistant:
             raw_model_text=NASTY,
         )
 
-    def tldrs(self, papers: list[Paper], *, on_done: Any = None) -> list[Tldr]:
+    def tldrs(
+        self, papers: list[Paper], *, on_done: Any = None, concurrency: int = 1
+    ) -> list[Tldr]:
         out = [_tldr(p) for p in papers]
         for rec in out:
             if on_done:

@@ -31,9 +31,18 @@ from assistant.protocols import Message
 from assistant.service import Assistant
 from assistant.sources import parse_file
 from assistant.testing import FakeEmbedder, FakeLLM, user_text
-from assistant.types import Answer, Citation, IngestReport, Paper, Rejection, RetrievedRef
+from assistant.types import (
+    Answer,
+    Citation,
+    IngestReport,
+    Paper,
+    Rejection,
+    RetrievedRef,
+    Tldr,
+)
 from ui import render
 from ui.guard import blocked_paths, check_bind, is_loopback, parse_auth
+from ui.papers import PAPER_HEADERS, paper_rows, short_ids
 from vectorstore.chroma import ChromaStore
 
 DATA = Path(__file__).parent / "data"
@@ -155,11 +164,15 @@ def test_paper_html_and_rows_and_ingest_summary_are_escaped() -> None:
         title="T <img src=x onerror=alert(1)>", abstract=f"Abstract {PAYLOAD}",
         arxiv_id="2399.1", url="javascript:alert(1)",
     )  # fmt: skip
-    html = render.paper_html(paper, tldr=f"TLDR {PAYLOAD}")
+    record = Tldr(
+        paper_id=paper.paper_id, title=paper.title, tldr=f"TLDR {PAYLOAD}", method="generated",
+        support=0.8, words=3,
+    )  # fmt: skip
+    html = render.paper_html(paper, record)
     _no_markup(html)
-    assert "href" not in html
-    rows = render.paper_rows([paper], {paper.paper_id: "short"})
-    assert rows == [["", paper.title, "short", "", "2399.1"]]  # cells are plain text
+    assert "href" not in html and "generated" in html
+    rows = paper_rows([paper], {paper.paper_id: record}, short_ids([paper]))
+    assert rows == [["", paper.title, record.tldr, "generated", "2399.1"]]  # plain text cells
     report = IngestReport(
         added=["a"], rejected=[Rejection(file="<x>.jsonl", record=2, reason="bad <script>")]
     )
@@ -406,7 +419,7 @@ def test_papers_table_and_tldr_generation(make_app: Callable[..., App]) -> None:
     client = app.client()
     status, table = client.predict(api_name="/papers")
     assert "3 papers" in status and len(table["data"]) == 3
-    assert table["headers"] == render.PAPER_HEADERS
+    assert table["headers"] == PAPER_HEADERS
     message, table = client.predict(api_name="/generate_tldrs")
     assert "Wrote 3" in message
     assert all(row[2] for row in table["data"]), table  # every paper now has a TL;DR

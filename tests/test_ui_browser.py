@@ -1,9 +1,13 @@
 """The UI in a real browser: Debian's chromium driven by Playwright (never `playwright install`).
 
-One app is started in-process with the real model and embedder over a few sample papers. The
-tests load the page, ask a question, wait for the streamed answer and its source card, and save
-test-artifacts/ui-answer.png; then ingest a hostile abstract through the Ingest tab and check
-that nothing in it executes, loads, or links anywhere; and probe gradio's file routes.
+One app is started in-process with the real model and embedder over the 54 sample papers, as
+`make run` does on a fresh clone: it writes their TL;DRs in the background from the start. The
+tests load the page, ask a question (it goes before the batch's next paper), wait for the
+streamed answer and its source card, and save test-artifacts/ui-answer.png; check the Papers tab
+at 1280x1000 (at least 15 rows in view, TL;DRs filling in without a click, search, the detail
+pane, "Ask about this paper"; test-artifacts/ui-papers.png); then ingest a hostile abstract
+through the Ingest tab and check that nothing in it executes, loads, or links anywhere; and probe
+gradio's file routes.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ ROOT = Path(__file__).parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 DATA = Path(__file__).parent / "data"
 SAMPLE = ROOT / "assistant" / "data" / "hf_daily_sample.txt"
-N_SAMPLE_PAPERS = 6
+N_SAMPLE_PAPERS = 54
+TLDR_TIMEOUT_MS = 240_000  # all 54 TL;DRs, written in the background (about a minute idle)
 ANSWER_TIMEOUT_MS = 120_000
 
 
@@ -51,8 +56,12 @@ def _require_chromium() -> None:
 
 
 class UI:
-    def __init__(self, url: str, assistant: Assistant, settings: Settings, launch_s: float):
+    def __init__(
+        self, url: str, assistant: Assistant, settings: Settings, launch_s: float,
+        started: float = 0.0,
+    ) -> None:  # fmt: skip
         self.url, self.assistant, self.settings, self.launch_s = url, assistant, settings, launch_s
+        self.started = started  # time.perf_counter() when start() was called
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +72,13 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
     data_dir = tmp_path_factory.mktemp("ui-browser")
     settings = Settings(data_dir=data_dir, host="127.0.0.1", port=0)
     papers = parse_file(SAMPLE).papers[:N_SAMPLE_PAPERS]
-    assert any("Cappy" in p.title for p in papers)
+    assert any("Cappy" in p.title for p in papers) and len(papers) == N_SAMPLE_PAPERS
     with Assistant(settings, write=True) as assistant:
         assistant.library.ingest(papers)
         t0 = time.perf_counter()
         running = start(assistant, settings, warm=True)
         try:
-            yield UI(running.url, assistant, settings, time.perf_counter() - t0)
+            yield UI(running.url, assistant, settings, time.perf_counter() - t0, t0)
         finally:
             running.close()
 
@@ -171,6 +180,67 @@ def test_page_answers_with_source_card_and_screenshot(ui: UI, browser: Any) -> N
     page.page.locator("#pa-new-chat").click()
     page.page.wait_for_function("document.querySelectorAll('#pa-chat .pa-answer').length === 0")
     page.page.close()
+
+
+VISIBLE_ROWS_JS = """() => {
+    const vp = document.querySelector('#pa-papers .virtual-table-viewport').getBoundingClientRect();
+    const top = Math.max(0, vp.top), bottom = Math.min(window.innerHeight, vp.bottom);
+    return Array.from(document.querySelectorAll('#pa-papers .virtual-body [role=row]'))
+        .filter(r => { const b = r.getBoundingClientRect();
+                       return b.height > 0 && b.top >= top - 1 && b.bottom <= bottom + 1; })
+        .map(r => Array.from(r.querySelectorAll('[role=gridcell], td'), c => c.innerText.trim()));
+}"""
+
+
+def test_papers_tab_fills_in_tldrs_without_a_click_and_asks_about_a_paper(
+    ui: UI, browser: Any
+) -> None:
+    page = Page(browser, ui)
+    p = page.page
+    p.goto(ui.url)
+    p.get_by_role("tab", name="Papers").click()
+    p.locator("#pa-papers .virtual-body [role=row]").first.wait_for(timeout=30_000)
+    rows = p.evaluate(VISIBLE_ROWS_JS)
+    assert len(rows) >= 15, f"only {len(rows)} rows in view at 1280x1000"
+    assert all(len(r[4]) <= 18 for r in rows), [r[4] for r in rows]  # short ids
+    # nobody clicks anything: the background worker fills the column in
+    p.wait_for_function(
+        f"document.querySelector('#pa-tldr-progress')?.innerText.includes("
+        f"'{N_SAMPLE_PAPERS} of {N_SAMPLE_PAPERS}')",
+        timeout=TLDR_TIMEOUT_MS,
+    )
+    all_shown_s = time.perf_counter() - ui.started
+    p.wait_for_function(
+        f"({VISIBLE_ROWS_JS})().every(r => r[2] && ['generated', 'extractive'].includes(r[3]))",
+        timeout=10_000,
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    timing = ARTIFACTS / "ui-timing.json"
+    data = json.loads(timing.read_text()) if timing.is_file() else {}
+    data["all_tldrs_shown_after_start_s"] = round(all_shown_s, 1)
+    timing.write_text(json.dumps(data, indent=2) + "\n")
+
+    p.locator("#pa-search input, #pa-search textarea").first.fill("cappy")
+    p.wait_for_function(f"({VISIBLE_ROWS_JS})().length === 1", timeout=10_000)
+    row = p.evaluate(VISIBLE_ROWS_JS)[0]
+    assert row[4] == "cappy" and row[1].startswith("Cappy") and row[2], row
+    p.locator("#pa-papers .virtual-body").get_by_text("Cappy: Outperforming").first.click()
+    p.wait_for_function(
+        "document.querySelector('#pa-abstract')?.innerText.includes('360 million')",
+        timeout=10_000,
+    )
+    assert "TL;DR" in p.locator("#pa-abstract").inner_text()
+    p.screenshot(path=str(ARTIFACTS / "ui-papers.png"))
+    p.locator("#pa-ask-paper").click()
+    box = p.locator("#pa-question textarea")
+    box.wait_for(state="visible", timeout=10_000)
+    p.wait_for_function(
+        "document.querySelector('#pa-question textarea')?.value.includes('Cappy: Outperforming')",
+        timeout=10_000,
+    )
+    assert "Cappy: Outperforming and Boosting" in box.input_value()
+    page.assert_nothing_hostile()
+    p.close()
 
 
 def test_hostile_abstract_renders_inert(ui: UI, browser: Any) -> None:

@@ -18,19 +18,26 @@ from assistant.errors import AssistantError, BusyError, InputError, UsageError
 from assistant.protocols import Message
 from assistant.service import Assistant
 from assistant.sources import parse_file, parse_text
-from assistant.types import Answer, IngestReport, Paper, Rejection
+from assistant.types import Answer, IngestReport, Paper, Rejection, Tldr
+from ui import papers as papers_mod
 from ui import render
+from ui.background import TldrProgress, TldrWorker
 
 __all__ = [
     "ALLOWED_SUFFIXES",
     "EXAMPLE_QUESTIONS",
     "ChatState",
+    "PapersView",
+    "ask_prefill",
     "chat_turn",
+    "find_paper",
     "generate_missing_tldrs",
     "ingest_inputs",
     "paper_details",
     "papers_table",
+    "papers_view",
     "status_line",
+    "tldr_progress",
 ]
 
 log = logging.getLogger(__name__)
@@ -151,58 +158,100 @@ def chat_turn(assistant: Assistant, question: str, state: ChatState) -> Iterator
 # ---- papers -------------------------------------------------------------------------------
 
 
-def papers_table(assistant: Assistant) -> list[list[str]]:
+@dataclass
+class PapersView:
+    """What the Papers tab shows for one search and date: rows, and the ids they stand for."""
+
+    rows: list[list[str]]
+    have: int  # papers with a TL;DR, over the whole library
+    papers: int
+    dates: list[tuple[str, str]]
+
+
+def _library_view(assistant: Assistant) -> tuple[list[Paper], dict[str, Tldr], dict[str, str]]:
     papers = assistant.library.papers()[::-1]  # newest first; the table can re-sort
-    tldrs = {}
+    records = assistant.journal.records
+    tldrs = {p.paper_id: r for p in papers if (r := records.get(p.paper_id)) is not None}
+    return papers, tldrs, papers_mod.short_ids(papers)
+
+
+def papers_view(
+    assistant: Assistant, query: str = "", date: str = papers_mod.ALL_DATES
+) -> PapersView:
+    papers, tldrs, ids = _library_view(assistant)
+    shown = papers_mod.filter_papers(papers, tldrs, ids, query=query or "", date=date or "")
+    return PapersView(
+        rows=papers_mod.paper_rows(shown, tldrs, ids),
+        have=len(tldrs),
+        papers=len(papers),
+        dates=papers_mod.date_choices(papers),
+    )
+
+
+def papers_table(assistant: Assistant) -> list[list[str]]:
+    return papers_view(assistant).rows
+
+
+def find_paper(assistant: Assistant, shown_id: str) -> Paper | None:
+    """The paper behind a table row's (short) id."""
+    papers, _, ids = _library_view(assistant)
     for p in papers:
-        record = assistant.stored_tldr(p.paper_id)
-        if record is not None:
-            tldrs[p.paper_id] = record.tldr
-    return render.paper_rows(papers, tldrs)
+        if ids.get(p.paper_id) == shown_id or p.paper_id == shown_id:
+            return p
+    return None
 
 
-def paper_details(assistant: Assistant, paper_id: str) -> str:
+def paper_details(assistant: Assistant, shown_id: str) -> tuple[str, str | None]:
+    """The detail pane's HTML for a row, and the paper_id it shows (None if not found)."""
     try:
-        paper = assistant.library.paper(paper_id)
+        paper = find_paper(assistant, shown_id)
     except AssistantError as exc:
-        return render.error_html(str(exc))
-    record = assistant.stored_tldr(paper_id)
-    return render.paper_html(paper, record.tldr if record else None)
+        return render.error_html(str(exc)), None
+    if paper is None:
+        return render.error_html(f"No paper {shown_id!r} (deleted?); press Refresh."), None
+    record = assistant.stored_tldr(paper.paper_id)
+    return render.paper_html(paper, record, shown_id=shown_id), paper.paper_id
 
 
-def missing_tldrs(assistant: Assistant) -> list[Paper]:
-    provenance = assistant.tldr_config().provenance
-    journal = assistant.journal
-    return [p for p in assistant.library.papers() if not journal.is_current(p, provenance)]
+def ask_prefill(assistant: Assistant, paper_id: str | None) -> str:
+    """The chat box text for "Ask about this paper" ("" when no paper is selected)."""
+    if not paper_id:
+        return ""
+    try:
+        return papers_mod.ask_prefill(assistant.library.paper(paper_id))
+    except AssistantError:
+        return ""
+
+
+def tldr_progress(assistant: Assistant, worker: TldrWorker | None) -> str:
+    """The progress line. Every open page polls it, so it counts instead of listing papers (a
+    deleted paper's record can linger in the journal: the count is capped at the papers)."""
+    papers = assistant.library.store.count_papers()
+    have = min(len(assistant.journal.records), papers)
+    snap = worker.progress() if worker is not None else TldrProgress()
+    return render.tldr_progress_html(
+        state=snap.state, done=snap.done, total=snap.total, current=snap.current,
+        error=snap.error, have=have, papers=papers,
+    )  # fmt: skip
 
 
 def generate_missing_tldrs(
-    assistant: Assistant, progress: Callable[[int, int, str], None] | None = None
+    assistant: Assistant,
+    worker: TldrWorker,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> str:
-    """TL;DRs for papers without a current one; ``progress(done, total, title)``."""
-    try:
-        todo = missing_tldrs(assistant)
-    except AssistantError as exc:
-        return render.error_html(f"Cannot write TL;DRs: {exc}")
-    if not todo:
+    """Run the background worker now and wait for it; ``progress(done, total, title)``."""
+
+    def tick(snap: TldrProgress) -> None:
+        if progress is not None and snap.state == "running":
+            progress(snap.done, snap.total, snap.current or "starting")
+
+    snap = worker.run_now(tick)
+    if snap.state == "failed":
+        return render.error_html(snap.error)
+    if snap.written == 0:
         return render.esc("Every paper already has a TL;DR.")
-    done = 0
-    if progress:
-        progress(0, len(todo), "starting")
-
-    def tick(record: Any, reused: bool) -> None:
-        nonlocal done
-        done += 1
-        if progress:
-            progress(done, len(todo), str(record.title))
-
-    try:
-        assistant.tldrs(todo, on_done=tick)
-    except AssistantError as exc:
-        if isinstance(exc, BusyError):
-            return render.busy_html()
-        return render.error_html(f"Stopped after {done} of {len(todo)}: {exc}")
-    return render.esc(f"Wrote {done} TL;DR(s).")
+    return render.esc(f"Wrote {snap.written} TL;DR(s).")
 
 
 # ---- ingest -------------------------------------------------------------------------------
@@ -251,7 +300,8 @@ def ingest_inputs(
         rejected += _rename(result.rejected, str(path), name)
     if not papers:
         return IngestReport(rejected=rejected, files=[n for _, n in files])
-    report = assistant.library.ingest(papers, rejected=rejected)
+    with assistant.turns.foreground_turn():  # not in the middle of a background TL;DR
+        report = assistant.library.ingest(papers, rejected=rejected)
     assistant.retriever.invalidate()
     report.files = [n for _, n in files] + ([PASTED] if text and text.strip() else [])
     return report

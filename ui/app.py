@@ -31,13 +31,22 @@ from assistant.config import Settings  # noqa: E402
 from assistant.errors import AssistantError  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 from ui import actions, render  # noqa: E402
+from ui.background import TldrWorker  # noqa: E402
 from ui.guard import blocked_paths, check_bind, free_port  # noqa: E402
+from ui.papers import ALL_DATES, ID_COLUMN, PAPER_HEADERS  # noqa: E402
 
 __all__ = ["CSS", "MODEL_GROUP", "Running", "create_app", "launch", "start"]
 
 log = logging.getLogger(__name__)
 
 MODEL_GROUP = "model"  # the one concurrency group for everything that runs the model/embedder
+TLDR_GROUP = "tldrs"  # the "Generate missing TL;DRs" button: one run at a time
+POLL_S = 2.0  # how often an open page asks for TL;DR progress (a cheap, queue-less call)
+# The table takes the window's height less the status line, tabs, search row and progress line
+# (CSS below; gradio's max_height takes pixels only, so it is just the upper bound).
+TABLE_MAX_PX = 4000
+SELECT_HINT = "Select a paper to read its abstract and TL;DR."
+FOCUS_QUESTION = "() => { document.querySelector('#pa-question textarea')?.focus(); }"
 
 CSS = """
 .pa-answer { line-height: 1.5; }
@@ -56,18 +65,29 @@ CSS = """
 .pa-busy, .pa-error { font-weight: 600; color: #b45309; }
 .pa-status { font-size: .9em; opacity: .85; }
 .pa-abstract { margin-top: .4em; white-space: normal; }
+.pa-progress { font-size: .9em; }
+.pa-progress progress { width: 9em; vertical-align: middle; }
+.pa-method { font-weight: 600; }
+#pa-papers .virtual-table-viewport { max-height: calc(100vh - 245px) !important; }
+#pa-papers table, #pa-papers td, #pa-papers th, #pa-papers span { font-family: var(--font);
+  font-size: .86rem; }
+#pa-papers td .cell-wrap { padding-top: 2px; padding-bottom: 2px; }
+#pa-detail .pa-paper { max-height: calc(100vh - 330px); overflow-y: auto; }
 """
 
 
 @dataclass
 class Running:
-    """A started UI: its Blocks, the URL it answers on, and how long start-up took."""
+    """A started UI: its Blocks, the URL it answers on, how long start-up took, and the worker
+    writing missing TL;DRs in the background."""
 
     app: gr.Blocks
     url: str
     seconds: float
+    tldrs: TldrWorker
 
     def close(self) -> None:
+        self.tldrs.stop()  # after the paper in flight: the store closes next
         self.app.close()
 
 
@@ -75,9 +95,15 @@ def _chatbot_value(state: actions.ChatState) -> list[dict[str, str]]:
     return [dict(m) for m in state.display]
 
 
-def create_app(assistant: Assistant) -> gr.Blocks:
+def create_app(
+    assistant: Assistant, worker: TldrWorker | None = None, *, auto_tldrs: bool = False
+) -> gr.Blocks:
+    """The Blocks. ``worker`` writes TL;DRs in the background (one is made when not given);
+    ``auto_tldrs``: after an ingest, missing TL;DRs are written without a click."""
     settings = assistant.settings
     max_mb = settings.max_upload_mb
+    tldrs = worker or TldrWorker(assistant)
+    slots = assistant.model_slots  # 1 in-process; model_slots against a model server
 
     def ask(
         message: str, state: dict[str, Any]
@@ -98,17 +124,36 @@ def create_app(assistant: Assistant) -> gr.Blocks:
     def refresh() -> tuple[str, list[list[str]]]:
         return actions.status_line(assistant), actions.papers_table(assistant)
 
-    def show_paper(evt: gr.SelectData) -> str:
+    def filtered(query: str, date: str) -> tuple[list[list[str]], Any, str]:
+        view = actions.papers_view(assistant, query, date)
+        dates = gr.Dropdown(choices=view.dates)
+        return view.rows, dates, actions.tldr_progress(assistant, tldrs)
+
+    def tick(query: str, date: str, seen: str) -> tuple[str, Any, str]:
+        """Poll: the progress line always, the table only when a TL;DR landed since last time."""
+        snap = tldrs.progress()
+        key = f"{len(assistant.journal.records)}/{snap.runs}/{snap.state}"
+        progress = actions.tldr_progress(assistant, tldrs)
+        if key == seen:
+            return progress, gr.skip(), seen
+        return progress, actions.papers_view(assistant, query, date).rows, key
+
+    def show_paper(evt: gr.SelectData) -> tuple[str, str | None, Any]:
         row = evt.row_value if isinstance(evt.row_value, list) else []
         if not row:
-            return render.esc("Select a paper to read its abstract.")
-        return actions.paper_details(assistant, str(row[-1]))
+            return render.esc(SELECT_HINT), None, gr.Button(interactive=False)
+        html, paper_id = actions.paper_details(assistant, str(row[ID_COLUMN]))
+        return html, paper_id, gr.Button(interactive=paper_id is not None)
+
+    def ask_about(paper_id: str | None) -> tuple[str, Any]:
+        text = actions.ask_prefill(assistant, paper_id)
+        return text, gr.Tabs(selected="chat" if text else "papers")
 
     def generate(progress: gr.Progress = gr.Progress()) -> tuple[str, list[list[str]]]:  # noqa: B008
-        def tick(done: int, total: int, title: str) -> None:
+        def step(done: int, total: int, title: str) -> None:
             progress((done, total), desc=f"TL;DR {done}/{total}: {title[:60]}", unit="papers")
 
-        message = actions.generate_missing_tldrs(assistant, tick)
+        message = actions.generate_missing_tldrs(assistant, tldrs, step)
         return message, actions.papers_table(assistant)
 
     def ingest(
@@ -119,6 +164,8 @@ def create_app(assistant: Assistant) -> gr.Blocks:
         try:
             report = actions.ingest_inputs(assistant, text, named, max_bytes=max_mb * 1024 * 1024)
             summary = render.ingest_summary_html(report)
+            if auto_tldrs and (report.added or report.updated):
+                tldrs.kick()
         except AssistantError as exc:
             summary = render.error_html(f"Nothing ingested: {exc}")
         finally:
@@ -126,6 +173,7 @@ def create_app(assistant: Assistant) -> gr.Blocks:
                 p.unlink(missing_ok=True)
         return summary, actions.status_line(assistant), actions.papers_table(assistant), None
 
+    first = actions.papers_view(assistant)
     demo = gr.Blocks(title="Paper abstracts assistant", analytics_enabled=False)
     with demo:
         status = gr.Markdown(
@@ -133,7 +181,9 @@ def create_app(assistant: Assistant) -> gr.Blocks:
             elem_id="pa-status",
         )  # fmt: skip
         state = gr.State(actions.ChatState().to_dict())
-        with gr.Tabs():
+        selected = gr.State(None)  # paper_id shown in the Papers tab's detail pane
+        seen = gr.State("")  # what the table showed at the last poll
+        with gr.Tabs(elem_id="pa-tabs") as tabs:
             with gr.Tab("Chat", id="chat"):
                 chatbot = gr.Chatbot(
                     value=[],
@@ -162,26 +212,49 @@ def create_app(assistant: Assistant) -> gr.Blocks:
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="pa-ask")
                     clear = gr.Button("New chat", scale=1, elem_id="pa-new-chat")
-            with gr.Tab("Papers", id="papers"):
-                table = gr.Dataframe(
-                    value=actions.papers_table(assistant),
-                    headers=render.PAPER_HEADERS,
-                    datatype="str",
-                    interactive=False,
-                    show_search="search",
-                    wrap=True,
-                    max_height=420,
-                    column_widths=["10%", "30%", "35%", "12%", "13%"],
-                    elem_id="pa-papers",
-                )
-                with gr.Row():
-                    gen = gr.Button("Generate missing TL;DRs", elem_id="pa-gen-tldrs")
-                    reload = gr.Button("Refresh", elem_id="pa-refresh")
-                gen_msg = gr.Markdown(sanitize_html=True, latex_delimiters=[])
-                abstract = gr.Markdown(
-                    render.esc("Select a paper to read its abstract."),
-                    sanitize_html=True, latex_delimiters=[], elem_id="pa-abstract",
-                )  # fmt: skip
+            with gr.Tab("Papers", id="papers"), gr.Row(equal_height=False):
+                with gr.Column(scale=7, min_width=560):
+                    with gr.Row(elem_id="pa-paper-tools"):
+                        search = gr.Textbox(
+                            placeholder="Search titles, TL;DRs, authors, abstracts, ids…",
+                            show_label=False, scale=5, elem_id="pa-search", container=False,
+                        )  # fmt: skip
+                        date = gr.Dropdown(
+                            choices=first.dates, value=ALL_DATES, show_label=False,
+                            scale=2, min_width=150, elem_id="pa-date", container=False,
+                        )  # fmt: skip
+                        reload = gr.Button(
+                            "Refresh", size="sm", scale=1, min_width=80, elem_id="pa-refresh"
+                        )
+                    progress_line = gr.Markdown(
+                        actions.tldr_progress(assistant, tldrs), sanitize_html=True,
+                        latex_delimiters=[], elem_id="pa-tldr-progress",
+                    )  # fmt: skip
+                    table = gr.Dataframe(
+                        value=first.rows,
+                        headers=PAPER_HEADERS,
+                        datatype="str",
+                        interactive=False,
+                        wrap=False,
+                        line_breaks=False,
+                        max_height=TABLE_MAX_PX,
+                        column_widths=["10%", "30%", "39%", "9%", "12%"],
+                        elem_id="pa-papers",
+                        show_label=False,
+                    )
+                with gr.Column(scale=3, min_width=320, elem_id="pa-detail"):
+                    ask_paper = gr.Button(
+                        "Ask about this paper", variant="primary", interactive=False,
+                        elem_id="pa-ask-paper",
+                    )  # fmt: skip
+                    abstract = gr.Markdown(
+                        render.esc(SELECT_HINT), sanitize_html=True, latex_delimiters=[],
+                        elem_id="pa-abstract",
+                    )  # fmt: skip
+                    gen = gr.Button(
+                        "Generate missing TL;DRs now", size="sm", elem_id="pa-gen-tldrs"
+                    )
+                    gen_msg = gr.Markdown(sanitize_html=True, latex_delimiters=[])
             with gr.Tab("Ingest", id="ingest"):
                 paste = gr.Textbox(
                     label="Paste papers (HF daily listing, JSONL, JSON, CSV or arXiv Atom)",
@@ -199,6 +272,7 @@ def create_app(assistant: Assistant) -> gr.Blocks:
                 )
                 go = gr.Button("Ingest", variant="primary", elem_id="pa-ingest")
                 summary = gr.Markdown(sanitize_html=True, latex_delimiters=[], elem_id="pa-summary")
+        timer = gr.Timer(POLL_S)
 
         chat_out = [chatbot, box, state]
         box.submit(
@@ -207,7 +281,7 @@ def create_app(assistant: Assistant) -> gr.Blocks:
             chat_out,
             api_name="ask",
             concurrency_id=MODEL_GROUP,
-            concurrency_limit=1,
+            concurrency_limit=slots,
         )
         send.click(
             ask,
@@ -215,7 +289,7 @@ def create_app(assistant: Assistant) -> gr.Blocks:
             chat_out,
             api_visibility="private",
             concurrency_id=MODEL_GROUP,
-            concurrency_limit=1,
+            concurrency_limit=slots,
         )
         chatbot.example_select(
             ask_example,
@@ -223,29 +297,46 @@ def create_app(assistant: Assistant) -> gr.Blocks:
             chat_out,
             api_visibility="private",
             concurrency_id=MODEL_GROUP,
-            concurrency_limit=1,
+            concurrency_limit=slots,
         )
+        view = [table, date, progress_line]
+        # Not in the model group: the batch yields to questions paper by paper (assistant.turns),
+        # so holding the group's one slot for the whole batch would only make questions wait.
         gen.click(
             generate,
             None,
             [gen_msg, table],
             api_name="generate_tldrs",
-            concurrency_id=MODEL_GROUP,
+            concurrency_id=TLDR_GROUP,
             concurrency_limit=1,
-        )
+        ).then(filtered, [search, date], view, queue=False, api_visibility="private")
         go.click(
             ingest,
             [paste, upload],
             [summary, status, table, upload],
             api_name="ingest",
             concurrency_id=MODEL_GROUP,
-            concurrency_limit=1,
-        )
+            concurrency_limit=slots,
+        ).then(filtered, [search, date], view, queue=False, api_visibility="private")
         # Light events skip the queue, so they work (and don't count) while the model is busy.
         clear.click(new_chat, None, chat_out, queue=False, api_visibility="private")
         chatbot.clear(new_chat, None, chat_out, queue=False, api_visibility="private")
-        table.select(show_paper, None, abstract, queue=False, api_visibility="private")
-        reload.click(refresh, None, [status, table], api_name="papers", queue=False)
+        table.select(
+            show_paper, None, [abstract, selected, ask_paper], queue=False,
+            api_visibility="private",
+        )  # fmt: skip
+        ask_paper.click(
+            ask_about, [selected], [box, tabs], queue=False, api_visibility="private"
+        ).then(None, js=FOCUS_QUESTION)
+        search.change(filtered, [search, date], view, queue=False, api_visibility="private")
+        date.change(filtered, [search, date], view, queue=False, api_visibility="private")
+        timer.tick(
+            tick, [search, date, seen], [progress_line, table, seen], queue=False,
+            api_visibility="private",
+        )  # fmt: skip
+        reload.click(refresh, None, [status, table], api_name="papers", queue=False).then(
+            filtered, [search, date], view, queue=False, api_visibility="private"
+        )
         demo.load(refresh, None, [status, table], queue=False, api_visibility="private")
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=False)
     return demo
@@ -256,24 +347,31 @@ def _model_dir(assistant: Assistant) -> Path | None:
     return Path(path).parent if isinstance(path, Path) else None
 
 
-def _warm_up(assistant: Assistant) -> None:
-    """Import and load the embedder and model in the background so the first answer is fast."""
+def _warm_up(assistant: Assistant, tldrs: TldrWorker) -> None:
+    """Load the embedder and model in the background so the first answer is fast, then write
+    the missing TL;DRs (questions still go first, paper by paper)."""
     try:
         assistant.warm_up()
     except Exception:  # the first question will report the same problem to the user
         log.warning("warm-up failed", exc_info=True)
+    tldrs.kick()  # a failure shows in the Papers tab
 
 
 def start(
     assistant: Assistant, settings: Settings | None = None, *, warm: bool = True,
     quiet: bool = True,
 ) -> Running:  # fmt: skip
-    """Build and serve the app in background threads; returns once it answers."""
+    """Build and serve the app in background threads; returns once it answers.
+
+    ``warm``: once the page is served, load the models and then write missing TL;DRs in the
+    background (and again after each ingest). Tests that drive the model themselves pass False.
+    """
     settings = settings or assistant.settings
     t0 = time.perf_counter()
     credentials = check_bind(settings.host, settings.auth)  # refuses before anything listens
     port = settings.port or free_port(settings.host)
-    demo = create_app(assistant)
+    tldrs = TldrWorker(assistant)
+    demo = create_app(assistant, tldrs, auto_tldrs=warm)
     _, url, _ = demo.launch(
         server_name=settings.host,
         server_port=port,
@@ -294,8 +392,8 @@ def start(
     )
     seconds = time.perf_counter() - t0
     if warm:  # after the page is served, so loading the models never delays it
-        threading.Thread(target=_warm_up, args=(assistant,), daemon=True).start()
-    return Running(app=demo, url=url, seconds=seconds)
+        threading.Thread(target=_warm_up, args=(assistant, tldrs), daemon=True).start()
+    return Running(app=demo, url=url, seconds=seconds, tldrs=tldrs)
 
 
 def _interrupt(signum: int, frame: object) -> None:

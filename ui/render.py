@@ -17,11 +17,11 @@ Markdown run DOMPurify), but nothing here relies on that:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from assistant.grounding.judge import strip_unsafe
-from assistant.types import Answer, Citation, IngestReport, Paper
+from assistant.types import Answer, Citation, IngestReport, Paper, Tldr
 
 __all__ = [
     "BUSY_TEXT",
@@ -34,10 +34,11 @@ __all__ = [
     "human_size",
     "ingest_summary_html",
     "paper_html",
-    "paper_rows",
     "safe_url",
     "sources_html",
     "status_html",
+    "tldr_html",
+    "tldr_progress_html",
     "user_html",
 ]
 
@@ -197,16 +198,37 @@ def status_html(
     )
 
 
-def paper_html(paper: Paper, tldr: str | None = None) -> str:
+def paper_html(paper: Paper, tldr: Tldr | None = None, *, shown_id: str | None = None) -> str:
+    """One paper for the Papers tab's detail pane: title, id, date, authors, link, TL;DR with how
+    it was made, and the abstract."""
     meta = _meta(paper.published.isoformat() if paper.published else None, _authors(paper))
     link = _link(paper.url, paper.url or "")
-    tl = f'<div class="pa-tldr"><b>TL;DR:</b> {esc(tldr)}</div>' if tldr else ""
+    ident = esc(shown_id or paper.paper_id)
+    if shown_id and shown_id != paper.paper_id:
+        ident = f'<span title="{esc(paper.paper_id)}">{ident}</span>'
     return (
         '<div class="pa-paper">'
         f'<div class="pa-card-title">{esc(paper.title)}</div>'
-        f'<div class="pa-card-meta">{esc(paper.paper_id)} · {meta}'
+        f'<div class="pa-card-meta">{ident} · {meta}'
         f"{' · ' + link if link else ''}</div>"
-        f'{tl}<div class="pa-abstract">{esc(paper.abstract)}</div></div>'
+        f'{tldr_html(tldr)}<div class="pa-abstract">{esc(paper.abstract)}</div></div>'
+    )
+
+
+METHOD_NOTES = {
+    "generated": "written by the model and checked against the abstract",
+    "extractive": "compressed from an abstract sentence (no model text passed the check)",
+}
+
+
+def tldr_html(record: Tldr | None) -> str:
+    if record is None:
+        return '<div class="pa-tldr pa-pending">TL;DR not written yet.</div>'
+    note = METHOD_NOTES.get(record.method, record.method)
+    return (
+        f'<div class="pa-tldr"><b>TL;DR:</b> {esc(record.tldr)}'
+        f'<div class="pa-card-meta"><span class="pa-method">{esc(record.method)}</span>: '
+        f"{esc(note)}; support {record.support:.2f}</div></div>"
     )
 
 
@@ -219,21 +241,22 @@ def _authors(paper: Paper) -> str:
     return f"{paper.n_authors} author{'' if paper.n_authors == 1 else 's'}"
 
 
-PAPER_HEADERS = ["Date", "Title", "TL;DR", "Authors", "ID"]
-
-
-def paper_rows(papers: Iterable[Paper], tldrs: Mapping[str, str]) -> list[list[str]]:
-    """Rows for the papers table: plain strings (the table renders cells as text)."""
-    return [
-        [
-            p.published.isoformat() if p.published else "",
-            p.title,
-            tldrs.get(p.paper_id, ""),
-            _authors(p),
-            p.paper_id,
-        ]
-        for p in papers
-    ]
+def tldr_progress_html(
+    *, state: str, done: int, total: int, current: str, error: str, have: int, papers: int
+) -> str:
+    """The Papers tab's line about TL;DRs: how many papers have one, and the background run."""
+    head = f"TL;DRs: <b>{have} of {papers}</b> papers"
+    if state == "running" and total:
+        pct = int(100 * done / total)
+        now = f" · now: {esc(current[:80])}" if current else ""
+        bar = f'<progress max="{total}" value="{done}"></progress>'
+        return (
+            f'<div class="pa-progress">{head} · writing the missing ones in the background '
+            f"({done}/{total}, {pct} %){now} {bar}</div>"
+        )
+    if state == "failed":
+        return f'<div class="pa-progress">{head} · <span class="pa-error">{esc(error)}</span></div>'
+    return f'<div class="pa-progress">{head}</div>'
 
 
 def ingest_summary_html(report: IngestReport, *, shown: int = 20) -> str:

@@ -10,10 +10,18 @@ model and must never run. ``embedding_function=None`` does not switch it off (ch
 back to it whenever documents or query texts arrive without vectors), so every write and query
 here carries vectors; tests/test_ingest.py fails if the default one is ever constructed.
 
+Server mode (``chroma_url``): the same layout through ``chromadb.HttpClient``. The manifest
+(embedder, dimension, schema) is stored in the chunk collection's metadata instead of the data
+dir, so every client of the server checks the same one; :mod:`vectorstore.tldrs` keeps the
+TL;DRs in a third collection beside the two. The server serialises writes, so there is no
+data-dir lock: several processes (UI replicas, ``ask``, ``ingest``) use it at once.
+
 Errors: chromadb and sqlite raise many kinds; :func:`mapped_errors` turns the ones a user can
-cause or meet (a full or read-only disk, a collection deleted by another process) into a
-``StoreError`` naming the store, by a table where the most specific class wins. Anything not in
-the table is a bug and propagates unchanged.
+cause or meet (a full or read-only disk, a collection deleted by another process, a server that
+is down or stops mid-write) into a ``StoreError`` naming the store (its directory or URL), by a
+table where the most specific class wins. Anything not in the table is a bug and propagates
+unchanged. chromadb's HTTP client lets httpx's transport errors through, so this module imports
+httpx for that table only.
 """
 
 from __future__ import annotations
@@ -23,20 +31,23 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
+import httpx
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.errors import StoreError
+from assistant.errors import StoreError, StoreServerError
 from assistant.protocols import VectorStore
 from assistant.types import Chunk, Hit, Paper
+from vectorstore.records import authors_label, paper_from, paper_meta
 
 __all__ = ["ChromaBackend", "ChromaStore", "chromadb_version", "error_table", "mapped_errors"]
 
 _SPACE = {"hnsw:space": "cosine"}
+_MANIFEST_KEY = "assistant_manifest"  # chunk-collection metadata holding the manifest (server)
 # Whole-collection reads go in pages: one get() of ~100k records fails inside Chroma with
 # "too many SQL variables".
 _PAGE = 5000
@@ -67,7 +78,21 @@ def error_table() -> list[tuple[type[BaseException], str]]:
             "it from the stored abstracts",
         ),
         (OSError, "cannot read or write the store"),
+        (
+            ce.ChromaAuthError,
+            "the Chroma server refused the credentials; check chroma_token "
+            "(ASSISTANT_CHROMA_TOKEN)",
+        ),
+        *SERVER_ERRORS,
     ]
+
+
+# A server that is down, stops mid-write or stalls: StoreServerError (exit 5), not StoreError.
+SERVER_ERRORS: list[tuple[type[BaseException], str]] = [
+    (httpx.TransportError, "the Chroma server failed mid-request (restart it, then run again)"),
+    (httpx.ConnectError, "cannot reach the Chroma server: is it running? (check chroma_url)"),
+    (httpx.TimeoutException, "the Chroma server did not answer in time"),
+]
 
 
 @contextmanager
@@ -81,8 +106,9 @@ def mapped_errors(where: object, op: str) -> Iterator[None]:
         matches = [(cls, hint) for cls, hint in error_table() if isinstance(exc, cls)]
         if not matches:
             raise
-        _, hint = max(matches, key=lambda m: len(m[0].__mro__))
-        raise StoreError(f"{op} failed at {where}: {hint} ({exc})") from exc
+        cls, hint = max(matches, key=lambda m: len(m[0].__mro__))
+        error = StoreServerError if any(cls is c for c, _ in SERVER_ERRORS) else StoreError
+        raise error(f"{op} failed at {where}: {hint} ({exc})") from exc
 
 
 P = ParamSpec("P")
@@ -103,80 +129,96 @@ def _store_op(
 
 
 class ChromaBackend:
-    """Opens embedded Chroma stores (a directory, or memory when ``path`` is None)."""
+    """Opens Chroma stores: embedded (a directory, or memory when ``path`` is None), or on the
+    server at ``url`` (then ``path`` is ignored and the store is ``shared``)."""
+
+    def __init__(self, url: str | None = None, token: str | None = None) -> None:
+        self.url = url
+        self._token = token
+        self.shared = url is not None
 
     def version(self) -> str:
         return chromadb_version()
 
     def open(self, path: Path | None, collection: str) -> VectorStore:
-        return ChromaStore(path, collection)
+        return ChromaStore(path, collection, url=self.url, token=self._token)
 
 
-def _client(path: Path | None) -> Any:
+def public_url(url: str) -> str:
+    """``url`` without any user:password part, for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def _http_client(url: str, token: str | None, chroma_settings: Any) -> Any:
+    import chromadb
+
+    parts = urlsplit(url)
+    if parts.path not in ("", "/"):
+        raise StoreError(f"chroma_url must be http(s)://host:port without a path, not {url}")
+    if token:
+        chroma_settings.chroma_client_auth_provider = (
+            "chromadb.auth.token_authn.TokenAuthClientProvider"
+        )
+        chroma_settings.chroma_client_auth_credentials = token
+    ssl = parts.scheme == "https"
+    return chromadb.HttpClient(
+        host=parts.hostname or "localhost",
+        port=parts.port or (443 if ssl else 8000),
+        ssl=ssl,
+        settings=chroma_settings,
+    )
+
+
+def _client(path: Path | None, url: str | None = None, token: str | None = None) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if url is not None:
+        return _http_client(url, token, chroma_settings)
     if path is None:
         return chromadb.EphemeralClient(settings=chroma_settings)
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
-def _paper_meta(p: Paper) -> dict[str, Any]:
-    return {
-        "paper_id": p.paper_id,
-        "title": p.title,
-        "authors": json.dumps(p.authors),
-        "n_authors": p.n_authors if p.n_authors is not None else -1,
-        "published": p.published.isoformat() if p.published else "",
-        "url": p.url or "",
-        "source": p.source,
-        "content_hash": p.content_hash,
-    }
-
-
-def _paper_from(doc: str, meta: dict[str, Any]) -> Paper:
-    n_authors = int(meta.get("n_authors", -1))
-    published = str(meta.get("published") or "")
-    return Paper(
-        paper_id=str(meta["paper_id"]),
-        title=str(meta["title"]),
-        abstract=doc,
-        authors=list(json.loads(str(meta.get("authors") or "[]"))),
-        n_authors=None if n_authors < 0 else n_authors,
-        published=date.fromisoformat(published) if published else None,
-        url=str(meta.get("url") or "") or None,
-        source=str(meta.get("source") or ""),
-        content_hash=str(meta.get("content_hash") or ""),
-    )
-
-
-def _authors_label(meta: dict[str, Any]) -> str:
-    names = json.loads(str(meta.get("authors") or "[]"))
-    n = int(meta.get("n_authors", -1))
-    if names:
-        return ", ".join(names[:3]) + (" et al." if len(names) > 3 else "")
-    return f"{n} authors" if n > 0 else ""
-
-
 class ChromaStore:
     """Chunks and papers in one Chroma database; returns our own types only."""
 
-    def __init__(self, path: Path | None, collection: str = "papers") -> None:
-        self.path = path
+    def __init__(
+        self,
+        path: Path | None,
+        collection: str = "papers",
+        *,
+        url: str | None = None,
+        token: str | None = None,
+    ) -> None:
+        self.url = url
+        self._token = token
+        self.path = None if url is not None else path
+        if url is not None:
+            self.where = f"the Chroma server {public_url(url)}"
+        else:
+            self.where = str(path) if path is not None else "the in-memory store"
         try:
-            self._client = _client(path)
+            self._client = _client(self.path, url, token)
             self._chunks = self._client.get_or_create_collection(
                 collection, metadata=_SPACE, embedding_function=None
             )
             self._papers = self._client.get_or_create_collection(
                 collection + "-papers", metadata=_SPACE, embedding_function=None
             )
+        except StoreError:
+            raise
         except Exception as exc:  # chromadb raises many kinds; the user needs one message
+            if url is not None:  # "Could not connect to a Chroma server" is a ValueError
+                raise StoreServerError(
+                    f"cannot open {self.where}: {exc} (is it running? check chroma_url)"
+                ) from exc
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
         self.name = collection
-        self.where = str(path) if path is not None else "the in-memory store"
         self.max_batch = int(self._client.get_max_batch_size())
         # Bumped by every write through this object, so readers in the same process (the
         # keyword index) know when to rebuild without asking Chroma for counts on every query.
@@ -199,7 +241,7 @@ class ChromaStore:
         metas: list[dict[str, Any]] = []
         paper_vecs: list[list[float]] = []
         for paper, chunks, emb in items:
-            base = _paper_meta(paper)
+            base = paper_meta(paper)
             for chunk, vec in zip(chunks, emb, strict=True):
                 chunk_ids.append(chunk.chunk_id)
                 vecs.append(vec)
@@ -223,7 +265,7 @@ class ChromaStore:
                 ids=[p.paper_id for p in part],
                 embeddings=paper_vecs[s : s + self.max_batch],
                 documents=[p.abstract for p in part],
-                metadatas=[_paper_meta(p) for p in part],
+                metadatas=[paper_meta(p) for p in part],
             )
         self.generation += 1
         return len(chunk_ids)
@@ -248,7 +290,37 @@ class ChromaStore:
         self.generation += 1
 
     def reopen(self) -> ChromaStore:
-        return ChromaStore(self.path, self.name)
+        return ChromaStore(self.path, self.name, url=self.url, token=self._token)
+
+    # ---- the manifest and side collections (server mode) ----------------------------------
+    @_store_op
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The manifest kept with the collection (None if never written)."""
+        meta = self._client.get_collection(self.name, embedding_function=None).metadata or {}
+        raw = meta.get(_MANIFEST_KEY)
+        if raw is None:
+            return None
+        try:
+            data = json.loads(str(raw))
+        except ValueError as exc:
+            raise StoreError(
+                f"unreadable manifest in {self.where}: {exc}; run `assistant reindex`"
+            ) from exc
+        return data if isinstance(data, dict) else None
+
+    @_store_op
+    def write_manifest(self, data: dict[str, Any]) -> None:
+        # modify() replaces the metadata; the distance lives in the collection's configuration
+        # (chromadb refuses to see hnsw:space again), so only the manifest is written
+        self._chunks.modify(metadata={_MANIFEST_KEY: json.dumps(data, sort_keys=True)})
+
+    @_store_op
+    def side_collection(self, suffix: str) -> Any:
+        """The collection ``<name>-<suffix>`` on the same client (created when missing), for
+        records that are not chunks (:mod:`vectorstore.tldrs`); rows carry a 1-d vector."""
+        return self._client.get_or_create_collection(
+            f"{self.name}-{suffix}", embedding_function=None
+        )
 
     # ---- reading -------------------------------------------------------------------------
     @staticmethod
@@ -277,14 +349,14 @@ class ChromaStore:
         got = self._get_all(self._papers, ["documents", "metadatas"])
         docs = got["documents"] or []
         metas = got["metadatas"] or []
-        return [_paper_from(d, dict(m)) for d, m in zip(docs, metas, strict=True)]
+        return [paper_from(d, dict(m)) for d, m in zip(docs, metas, strict=True)]
 
     @_store_op
     def get_paper(self, paper_id: str) -> Paper | None:
         got = self._papers.get(ids=[paper_id], include=["documents", "metadatas"])
         if not got["ids"]:
             return None
-        return _paper_from((got["documents"] or [""])[0], dict((got["metadatas"] or [{}])[0]))
+        return paper_from((got["documents"] or [""])[0], dict((got["metadatas"] or [{}])[0]))
 
     @_store_op
     def count_papers(self) -> int:
@@ -340,7 +412,7 @@ class ChromaStore:
                     dense=sim,
                     published=str(meta.get("published") or "") or None,
                     url=str(meta.get("url") or "") or None,
-                    authors=_authors_label(dict(meta)) or None,
+                    authors=authors_label(dict(meta)) or None,
                 )
             )
         return hits

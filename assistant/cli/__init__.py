@@ -1,7 +1,8 @@
 """The `assistant` command. Thin: parse flags, call the library, print. Exit codes live here.
 
 Exit codes: 0 success; 1 nothing done or a user-fixable error; 2 usage error; 3 the store is in
-use by another process; 4 the model is busy.
+use by another process; 4 the model is busy; 5 a server (Chroma or the model's) is down, too
+slow, or broke its protocol.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ __all__ = [
 COMMAND_MODULES = (
     "assistant.cli.library",
     "assistant.cli.model",
+    "assistant.cli.check",
     "assistant.cli.evaluate",
     "assistant.cli.ui",
+    "assistant.cli.doctor",
 )
 
 
@@ -59,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
             "machine: a quantized GGUF model, a MiniLM embedder (onnxruntime) and a Chroma store."
         ),
         epilog="Run `assistant COMMAND --help` for examples. Exit codes: 0 ok, 1 error or "
-        "nothing done, 2 usage, 3 store in use, 4 model busy.",
+        "nothing done, 2 usage, 3 store in use, 4 model busy, 5 a server down or failing.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMAND_MODULES:

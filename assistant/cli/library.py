@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.cli.common import command, emit_json, progress_factory
-from assistant.config import Settings
+from assistant.config import SECRET_SETTINGS, Settings
 from assistant.errors import InputError, UsageError
 from assistant.service import open_library
 
@@ -216,8 +216,9 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     data = settings.model_dump(mode="json")
-    if data.get("auth"):
-        data["auth"] = "***"
+    for key in SECRET_SETTINGS:  # keys and passwords: set or not, never their value
+        if data.get(key):
+            data[key] = "***"
     if args.json:
         emit_json(data)
     else:

@@ -51,7 +51,8 @@ def register(sub: Any) -> None:
         "does not hold up. Results are kept in the data dir; reruns skip finished papers.",
         epilog="examples:\n  assistant tldr --all\n"
         "  assistant tldr --paper 2310.01234 --json\n"
-        "  assistant tldr --since 2025-01-01 --out tldrs.csv --format csv",
+        "  assistant tldr --since 2025-01-01 --out tldrs.csv --format csv\n"
+        "  ASSISTANT_LLM_BASE_URL=http://127.0.0.1:8080/v1 assistant tldr --all --concurrency 2",
     )
     which = t.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every indexed paper")
@@ -61,6 +62,14 @@ def register(sub: Any) -> None:
     t.add_argument("--format", choices=EXPORT_FORMATS, help="output format")
     t.add_argument("--force", action="store_true", help="regenerate even if already done")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        metavar="N",
+        help="papers in flight at once against a model server (llm_base_url); order, resume "
+        "and atomic output are unchanged (default 1)",
+    )
     model_flags(t)
 
 
@@ -168,6 +177,14 @@ def cmd_tldr(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.service import Assistant
 
     fmt = _export_format(args)
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    concurrency = args.concurrency
+    if concurrency > 1 and not settings.llm_base_url:
+        print("--concurrency: the in-process model runs one paper at a time", file=sys.stderr)
+        concurrency = 1
+    if concurrency > settings.model_slots:  # the model's gate must let them all in
+        settings = settings.model_copy(update={"model_slots": concurrency})
     with Assistant(settings, write=True) as assistant:
         papers = _select(assistant.library.papers(), args)
         if not papers:
@@ -187,7 +204,7 @@ def cmd_tldr(args: argparse.Namespace, settings: Settings) -> int:
             bar.update(1)
             bar.set_postfix_str("reused" if reused else record.method)
 
-        records = assistant.tldrs(papers, on_done=done)
+        records = assistant.tldrs(papers, on_done=done, concurrency=concurrency)
         bar.close()
     if args.out:
         export(records, args.out, fmt)

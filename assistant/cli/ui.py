@@ -19,7 +19,8 @@ def register(sub: Any) -> None:
         description=(
             "Serve the chat/papers/ingest UI. It binds 127.0.0.1 by default; another --host is "
             "refused unless authentication is configured (ASSISTANT_AUTH=user:password). "
-            "While it runs it holds the data-dir lock, so other writers wait for it to stop."
+            "While it runs it holds the data-dir lock, so other writers wait for it to stop "
+            "(with a Chroma server, ASSISTANT_CHROMA_URL, it holds none)."
         ),
         epilog="examples:\n  assistant ui\n  assistant ui --port 7861 --data-dir ~/papers-store\n"
         "  ASSISTANT_AUTH=me:secret assistant ui --host 0.0.0.0",

@@ -119,12 +119,17 @@ def graph_bytes(model_dir: Path) -> bytes:
     return bytes(model.SerializeToString())
 
 
-def cached_graph(model_dir: Path, cache_dir: Path) -> Path:
-    """The encoder's graph file in ``cache_dir``, written once per weights file and verified."""
+def graph_path(model_dir: Path, cache_dir: Path) -> Path:
+    """Where the graph of ``model_dir``'s weights is cached (``assistant doctor`` checks it)."""
     weights = (model_dir / "model.safetensors").stat()
     # Size and mtime name the weights (a reinstall rebuilds) without hashing 90 MB per start.
     key = f"{weights.st_size:x}-{weights.st_mtime_ns:x}"
-    target = cache_dir / f"all-MiniLM-L6-v2.{key}.g{GRAPH_VERSION}.onnx"
+    return cache_dir / f"all-MiniLM-L6-v2.{key}.g{GRAPH_VERSION}.onnx"
+
+
+def cached_graph(model_dir: Path, cache_dir: Path) -> Path:
+    """The encoder's graph file in ``cache_dir``, written once per weights file and verified."""
+    target = graph_path(model_dir, cache_dir)
 
     def build(tmp: Path) -> None:
         tmp.write_bytes(graph_bytes(model_dir))

@@ -80,9 +80,11 @@ def _paper_clause(claim: list[Tok], ev: Evidence, ev_toks: list[Tok]) -> str:
     before = [t for p in parts[:at] for t in p]
     if is_self(before, ev.method_names) or speaks_of_paper(ev.sentence, ev.method_names):
         return ""
-    if not PRIOR_RE.search(ev.sentence):
-        return ""
-    return "the source sentence says this of earlier work, not of the paper's method"
+    nouns = [t for t in before if t.kind == "word" and t.key not in VERB_HEADS]
+    if PRIOR_RE.search(ev.sentence) or (nouns and not {t.key for t in nouns} & OWN_WORK):
+        who = " ".join(t.text for t in nouns[:4]) or "earlier work"
+        return f"the source sentence says this of {who!r}, not of the paper's method"
+    return ""
 
 
 def subject_issue(claim: list[Tok], ev: Evidence, ev_toks: list[Tok]) -> str:

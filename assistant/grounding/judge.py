@@ -331,8 +331,10 @@ def _structure(claim: str, index: _Index, best: int) -> str:
     """Structure checks against the chosen sentence (see :mod:`.structure`)."""
     owner = index.owner[best]
     rows = [r for r, o in enumerate(index.owner) if o == owner]
-    title = index.texts[rows[0]] if index.titled[owner] else ""
-    body = [r for r in rows if not (title and r == rows[0])]
+    head = index.sources[owner].split("\n", 1)[0] if index.titled[owner] else ""
+    in_title = [r for r in rows if head and index.texts[r] in head]  # "Don't Stop? Make ..."
+    title = head.strip()
+    body = [r for r in rows if r not in in_title]
     if not body:
         return vacuity_issue(claim, title)
     if best not in body:  # the title matched best: check against the best abstract sentence

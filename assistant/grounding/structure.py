@@ -42,6 +42,7 @@ from assistant.grounding.claims import (
     tokens,
     words_of,
 )
+from assistant.grounding.textnorm import stem, word_set
 
 __all__ = ["Evidence", "Tok", "structure_issue", "tokens", "vacuity_issue"]
 
@@ -202,12 +203,29 @@ def _is_deletion(claim: list[Tok], ev: list[Tok]) -> bool:
     return all(k in it for k in (t.key for t in claim if t.kind in ("word", "num")))
 
 
+# Words a sentence can add to a title without saying anything more ("This paper proposes a new
+# framework for <title>").
+TITLE_FILLER = frozenset(
+    stem(w)
+    for w in word_set(
+        """paper new novel propose proposed present describe describes introduce report method
+        approach framework model system technique type based design designed leverage enhance
+        enable improve performance aim use using effective efficient help allow support
+        study work called named"""
+    )
+)
+
+
 def vacuity_issue(claim: str, title: str = "") -> str:
     """Why ``claim`` says nothing, or ""."""
     text = claim.strip()
-    if re.search(r":\s*$", text):
-        return "unfinished: ends with ':'"
+    if re.search(r"(?::|\b\w+-)\s*$", text):
+        return "unfinished: ends with ':' or a cut-off word"
     toks = tokens(text)
+    keys = [t.key for t in toks if t.kind in ("word", "num")]
+    trigrams = list(zip(keys, keys[1:], keys[2:], strict=False))
+    if len(trigrams) != len(set(trigrams)):
+        return "says nothing: it repeats itself"
     copula = next((i for i, t in enumerate(toks) if i and t.key in AUX), None)
     for cut in (copula, len(subject_of(toks)) or None):
         if cut is None:
@@ -216,9 +234,16 @@ def vacuity_issue(claim: str, title: str = "") -> str:
         if head and rest <= head:
             return "says nothing: the sentence repeats its subject"
     if title:
-        words = words_of(toks) - {"paper", "about", "titl"}
-        if words and words <= words_of(tokens(title)):
+        words = words_of(toks) - {"about", "titl"}
+        title_words = words_of(tokens(title))
+        if words and words <= title_words:
             return "says nothing beyond the paper's title"
+        extra = words - title_words - TITLE_FILLER
+        if len(words) >= 3 and len(extra) <= 1:
+            return "says little beyond the paper's title"
+        predicate = words_of(toks[len(subject_of(toks)) :]) - {stem("called"), stem("named")}
+        if subject_of(toks) and predicate and predicate <= title_words:
+            return "its predicate only restates the paper's title"
     return ""
 
 

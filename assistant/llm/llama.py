@@ -143,7 +143,7 @@ class LocalLLM:
                     from llama_cpp import Llama
                 except ImportError as exc:
                     raise ModelError(f"llama-cpp-python is not installed: {exc}") from exc
-                runtime = self._runtime_file()
+                runtime = self.runtime_file()
                 t0 = time.perf_counter()
                 try:
                     llama = Llama(
@@ -165,8 +165,9 @@ class LocalLLM:
                 self._llama = llama
             return self._llama
 
-    def _runtime_file(self) -> RuntimeFile:
-        """The verified file to load; the chosen GGUF itself when conversion is off or fails."""
+    def runtime_file(self) -> RuntimeFile:
+        """The verified file to load (a model server is started on it too); the chosen GGUF
+        itself when conversion is off or fails."""
         original = RuntimeFile(self.model_path, "original", self.sha256, "")
         try:
             runtime = prepare(
@@ -421,6 +422,14 @@ class LocalLLM:
             llama, self._llama = self._llama, None
             if llama is not None:
                 llama.close()
+
+
+def system_info() -> str:
+    """What llama.cpp was built for ("CPU : SSE3 = 1 | AVX2 = 1 | ..."), for `assistant doctor`."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info()
+    return info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
 
 
 def llama_convert(source: Path, target: Path, kind: str) -> None:

@@ -27,6 +27,7 @@ RUNTIME_FTYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "f16": "LLAMA_FTYPE_MOSTLY_
 RUNTIME_CHOICES = MODEL_RUNTIMES
 
 # sha256 of the bundled Q4_1 GGUF converted by llama-cpp-python 0.3.36 (deterministic).
+BUNDLED_RUNTIME_LLAMA_CPP = "0.3.36"
 BUNDLED_RUNTIME_SHA256 = {
     "q8_0": "7b46609d11703c058397e5cfe4cc6e4b2508cb1eb4c80ddc472a5d421fbdb508",
     "f16": "a269e3181fcbb25046f99f64ba8d3c159165b211c2ff4ffca7ba1bb219d2ccd0",
@@ -71,9 +72,14 @@ def prepare(
     """
     if kind == "original":
         return RuntimeFile(source, "original", source_sha256, f"{source.name} as is")
-    target = cache_dir / f"{source.stem}.{source_sha256[:12]}.{kind}.gguf"
+    target = runtime_target(source, source_sha256, kind, cache_dir)
     digest = build_once(target, lambda tmp: convert(source, tmp, kind), pinned=pinned)
     return RuntimeFile(target, kind, digest, _note(source, kind, target))
+
+
+def runtime_target(source: Path, source_sha256: str, kind: str, cache_dir: Path) -> Path:
+    """Where the ``kind`` re-encoding of ``source`` lives (named by the source's hash)."""
+    return cache_dir / f"{source.stem}.{source_sha256[:12]}.{kind}.gguf"
 
 
 def _note(source: Path, kind: str, target: Path) -> str:

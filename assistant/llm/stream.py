@@ -18,20 +18,25 @@ from assistant.errors import BusyError
 
 
 class ModelGate:
-    """One lock around the model plus a bounded count of callers waiting for it.
+    """``slots`` holders of the model at once (one for llama.cpp's single context; a server's
+    parallel slots for a remote model) plus a bounded count of callers waiting for one.
 
-    A caller that finds the lock taken and ``queue_size`` callers already waiting gets
+    A caller that finds every slot taken and ``queue_size`` callers already waiting gets
     :class:`BusyError` at once, so overload is reported instead of piling up.
     """
 
-    def __init__(self, queue_size: int, timeout_s: float | None = None) -> None:
+    def __init__(self, queue_size: int, timeout_s: float | None = None, *, slots: int = 1) -> None:
         if queue_size < 0:
             raise ValueError("queue_size must be >= 0")
+        if slots < 1:
+            raise ValueError("slots must be >= 1")
         self.queue_size = queue_size
         self.timeout_s = timeout_s
-        self._lock = threading.Lock()
+        self.slots = slots
+        self._free = threading.Semaphore(slots)
         self._state = threading.Lock()
         self._waiting = 0
+        self._holding = 0
 
     @property
     def waiting(self) -> int:
@@ -39,11 +44,12 @@ class ModelGate:
 
     @property
     def busy(self) -> bool:
-        return self._lock.locked()
+        """True while every slot is held."""
+        return self._holding >= self.slots
 
     @contextmanager
     def hold(self) -> Iterator[None]:
-        if not self._lock.acquire(blocking=False):
+        if not self._free.acquire(blocking=False):
             with self._state:
                 if self._waiting >= self.queue_size:
                     raise BusyError(
@@ -51,17 +57,20 @@ class ModelGate:
                     )
                 self._waiting += 1
             try:
-                timeout = -1.0 if self.timeout_s is None else self.timeout_s
-                acquired = self._lock.acquire(timeout=timeout)
+                acquired = self._free.acquire(timeout=self.timeout_s)
             finally:
                 with self._state:
                     self._waiting -= 1
             if not acquired:
                 raise BusyError("the model stayed busy too long; try again shortly")
+        with self._state:
+            self._holding += 1
         try:
             yield
         finally:
-            self._lock.release()
+            with self._state:
+                self._holding -= 1
+            self._free.release()
 
 
 def held_back(text: str, stops: Sequence[str]) -> int:
