@@ -41,6 +41,7 @@ def _abstain(
         standalone_question=standalone,
         answer=ABSTAIN,
         abstained=True,
+        kind="abstain",
         retrieved=_retrieved(near),
         provenance=cfg.provenance,
         timings={k: round(v, 4) for k, v in timings.items()},

@@ -130,6 +130,12 @@ class Citation(BaseModel):
     url: str | None = None
     published: str | None = None
     authors: str | None = None
+    # The part of ``quote`` that answers the question (a number with its unit, a name), and
+    # where it starts in ``quote``; empty / None when no span could be marked.
+    span: str = ""
+    span_start: int | None = None
+    # How strongly this paper's evidence answers the question (list answers are ordered by it).
+    strength: float | None = None
 
 
 class SentenceCheck(BaseModel):
@@ -147,11 +153,19 @@ class RetrievedRef(BaseModel):
     score: float
 
 
+AnswerKind = Literal["answer", "list", "abstain"]
+
+
 class Answer(BaseModel):
     question: str
     standalone_question: str | None = None
     answer: str
     abstained: bool
+    # "answer": sentences citing sources; "list": one citation per matching paper ("which
+    # papers ...?"), strongest first, ``more`` left out after the cap; "abstain": nothing shown.
+    kind: AnswerKind = "answer"
+    more: int = 0
+    answerability: float | None = None  # the answerability scorer's probability, when run
     citations: list[Citation] = Field(default_factory=list)
     retrieved: list[RetrievedRef] = Field(default_factory=list)
     sentences: list[SentenceCheck] = Field(default_factory=list)
