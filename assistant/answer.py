@@ -1,8 +1,12 @@
-"""Question -> retrieve -> prompt -> generate -> verify -> Answer.
+"""Question -> retrieve -> evidence -> prompt -> generate -> verify -> Answer.
 
-The model's text is never trusted. Sentences are verified as they stream (so what the user sees
-has already been checked); an unsupported sentence is replaced by the verbatim source sentence
-that best answers the question, or dropped. With no relevant evidence the model is not called.
+Extractive first: the abstract sentence that best answers the question (:mod:`assistant.evidence`)
+leads the answer, verbatim, with the answering span marked on its citation — one per paper for a
+question about several papers. The model's text is never trusted: its sentences are verified as
+they stream and shown only when the judge supports them, they address the question and they add
+something to the quoted evidence; otherwise they are dropped. When the answerability scorer says
+the retrieved abstracts do not answer the question, the model is not called. "Which papers ...?"
+questions get a list over the whole library (:mod:`assistant.listing`).
 """
 
 from __future__ import annotations
@@ -10,17 +14,17 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
-from assistant import grounding
+from assistant import evidence, grounding, listing
 from assistant.config import AnswerConfig
-from assistant.context import SourceBlock, build_prompt, evidence_sentence, sufficient_evidence
+from assistant.context import SourceBlock, build_prompt
 from assistant.injection import sanitize_source
 from assistant.protocols import ChatModel, Embedder, Message
 from assistant.retrieve import Retriever
 from assistant.rewrite import standalone_question
-from assistant.types import Answer, Citation, Hit, RetrievedRef, SentenceCheck
+from assistant.types import ABSTAIN, Answer, Citation, Hit, RetrievedRef, SentenceCheck
 
-ABSTAIN = "I can't answer that from the indexed abstracts."
 SentenceFn = Callable[[str], None]
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
 
@@ -48,8 +52,35 @@ def _abstain(
     )
 
 
+LEAD_TRIES = 2  # further sentences of a paper tried when its best does not hold as a quote
+MULTI_LEAD_FLOOR = 0.2  # a second paper's best sentence leads only when this likely to answer
+_MULTI = re.compile(
+    r"\b(compare|compared|comparison|both|each|versus|vs\.?|two papers|three papers|"
+    r"difference between|differ)\b",
+    re.IGNORECASE,
+)
+
+
+def lead_candidates(
+    question: str, ranked: Sequence[evidence.Candidate], sources: Sequence[evidence.Source]
+) -> list[evidence.Candidate]:
+    """The sentences the answer leads with: the best one, and for a question about several
+    papers (naming two, or comparing) the best of each other paper too, when likely enough."""
+    if not ranked:
+        return []
+    leads = [ranked[0]]
+    several = sum(s.named for s in sources) >= 2 or bool(_MULTI.search(question))
+    if several:
+        seen = {ranked[0].source.paper_id}
+        for c in ranked[1:]:
+            if c.source.paper_id not in seen and c.score >= MULTI_LEAD_FLOOR:
+                leads.append(c)
+                seen.add(c.source.paper_id)
+    return leads
+
+
 class _Verifier:
-    """Checks each finished sentence against the sources the model saw."""
+    """Checks each finished model sentence against the sources the model saw."""
 
     def __init__(
         self,
@@ -73,7 +104,30 @@ class _Verifier:
         self.checks: list[SentenceCheck] = []
         self.shown: list[str] = []
         self.used: dict[int, str] = {}  # marker -> quote
-        self.seen_quotes: set[str] = set()
+        self.quoted: set[str] = set()  # evidence sentences already shown verbatim
+        titles = [b.title for b in blocks]
+        # what a sentence must mention to address the question
+        self.asked = evidence.focus_terms(question, titles) | evidence.head_terms(question)
+
+    def lead(self, candidate: evidence.Candidate) -> bool:
+        """Show ``candidate`` verbatim when the judge holds it (a quote can still fail: a
+        sentence whose subject is "This" means another sentence's thing)."""
+        shown = f'"{candidate.sentence}" [{candidate.source.key}]'
+        if candidate.sentence in self.quoted or not self._holds(shown):
+            return False
+        self.used.setdefault(candidate.source.key, candidate.sentence)
+        self.quoted.add(candidate.sentence)
+        self._emit(shown)
+        self.checks.append(
+            SentenceCheck(
+                text=shown,
+                supported=True,
+                support=round(candidate.score, 4),
+                cites=[candidate.source.key],
+                origin="quote",
+            )
+        )
+        return True
 
     def feed(self, sentence: str) -> None:
         sentence = grounding.strip_unsafe(sentence).strip()
@@ -86,37 +140,39 @@ class _Verifier:
         for v in verdict:
             self._one(v)
 
+    def _why_not(self, v: grounding.SentenceVerdict, shown: str) -> str:
+        """Empty when the sentence may be shown, else why not."""
+        support = v.support
+        if not support.supported:
+            return support.reason or "not supported by the cited sources"
+        if not self._holds(shown):
+            return "not supported by the whole cited abstract"
+        if support.best_sentence in self.quoted:
+            return "repeats the quoted evidence"
+        words = grounding.content_words(v.clean)
+        if self.asked and not evidence.mentions(self.asked, words):
+            return "does not address the question"
+        return ""
+
     def _one(self, v: grounding.SentenceVerdict) -> None:
-        clean, cites, support = v.clean, v.cites, v.support
-        valid = [c for c in cites if c in self.blocks]
+        valid = [c for c in v.cites if c in self.blocks]
         marker = valid[0] if valid else self._marker_of(v.best_source_id)
-        shown = clean.rstrip() + (f" [{marker}]" if marker else "")
-        if support.supported and self._holds(shown):
-            if not self.used.get(marker):
-                best = support.best_sentence
-                self.used[marker] = best if best in self.blocks[marker].abstract else ""
+        shown = v.clean.rstrip() + (f" [{marker}]" if marker else "")
+        why = self._why_not(v, shown)
+        if not why:
+            best = v.support.best_sentence
+            if best in self.blocks[marker].abstract:
+                self.used.setdefault(marker, best)
             self._emit(shown)
-            self.checks.append(
-                SentenceCheck(
-                    text=shown, supported=True, support=round(support.score, 4), cites=[marker]
-                )
-            )
-            return
-        replacement = self._replacement(valid)
         self.checks.append(
             SentenceCheck(
-                text=clean,
-                supported=False,
-                support=round(support.score, 4),
-                cites=list(cites),
-                reason=support.reason or "not supported by the cited sources",
-                replaced_by_quote=replacement is not None,
+                text=shown if not why else v.clean,
+                supported=not why,
+                support=round(v.support.score, 4),
+                cites=[marker] if not why else list(v.cites),
+                reason=why,
             )
         )
-        if replacement is not None:
-            marker, quote = replacement
-            self.used[marker] = quote
-            self._emit(f'"{quote}" [{marker}]')
 
     def _holds(self, shown: str) -> bool:
         verdicts = grounding.check_sentences(
@@ -126,23 +182,6 @@ class _Verifier:
 
     def _marker_of(self, key: int | None) -> int:
         return key if key is not None and key in self.blocks else next(iter(self.blocks))
-
-    def _replacement(self, cites: Sequence[int]) -> tuple[int, str] | None:
-        """The verbatim sentence that best answers the question, if it carries real evidence."""
-        candidates = list(cites) or list(self.blocks)
-        best: tuple[float, int, str] | None = None
-        for m in candidates:
-            score, quote = evidence_sentence(
-                self.question, self.blocks[m].abstract, self.blocks[m].title
-            )
-            if not quote or quote in self.seen_quotes:
-                continue
-            if score > 0 and (best is None or score > best[0]):
-                best = (score, m, quote)
-        if best is None or not self._holds(f'"{best[2]}" [{best[1]}]'):
-            return None
-        self.seen_quotes.add(best[2])
-        return best[1], best[2]
 
     def _emit(self, text: str) -> None:
         self.shown.append(text)
@@ -170,6 +209,11 @@ def answer_question(
         standalone = standalone_question(query, history, llm=llm)
         timings["rewrite"] = time.perf_counter() - t
         query = standalone
+    if listing.is_list_question(query):
+        listed = listing.list_papers(query, retriever=retriever, config=cfg)
+        listed.question = question
+        listed.standalone_question = standalone
+        return listed
     retrieval = retriever.search(query)
     timings.update(retrieval.timings)
     if retrieval.gated or not retrieval.hits:
@@ -183,15 +227,27 @@ def answer_question(
     hits = [h.model_copy(update={"text": sanitize_source(h.text)}) for h in hits]
     # A question naming a paper ("How many parameters does In-BoXBART have?") is answered by
     # that paper's abstract, not by a neighbour that happens to state a parameter count.
-    evidence = [h for h in hits if h.paper_id in retrieval.named] or hits
-    if (
-        sufficient_evidence(
-            query, [abstracts[h.paper_id] for h in evidence], [h.title for h in evidence]
+    sources = [
+        evidence.Source(
+            key=rank + 1,
+            paper_id=h.paper_id,
+            title=h.title,
+            abstract=abstracts[h.paper_id] or h.text,
+            rank=rank,
+            named=h.paper_id in retrieval.named,
         )
-        <= 0
-    ):
+        for rank, h in enumerate(hits)
+    ]
+    sources = [s for s in sources if s.named] or sources
+    ranked = evidence.rank_sentences(query, sources, retriever.embedder)
+    decision = evidence.decide(query, ranked, sources)
+    timings["evidence"] = time.perf_counter() - t
+    if not decision.answerable:
         timings["total"] = time.perf_counter() - t_start
-        return _abstain(question, standalone, hits, timings, cfg)
+        out = _abstain(question, standalone, hits, timings, cfg)
+        out.answerability = round(decision.probability, 4)
+        return out
+    t = time.perf_counter()
     messages, blocks, dropped = build_prompt(
         query, hits, abstracts, llm=llm, max_tokens=cfg.max_tokens
     )
@@ -201,7 +257,19 @@ def answer_question(
         out = _abstain(question, standalone, hits, timings, cfg)
         out.dropped_sources = dropped
         return out
+    # evidence is cited by the marker its paper has in the prompt (a dropped one is not shown)
+    marker = {b.hit.paper_id: b.marker for b in blocks}
+    ranked = [
+        replace(c, source=replace(c.source, key=marker[c.source.paper_id]))
+        for c in ranked
+        if c.source.paper_id in marker
+    ]
+    leads = lead_candidates(query, ranked, [s for s in sources if s.paper_id in marker])
     verifier = _Verifier(query, blocks, retriever.embedder, cfg.support_threshold, on_sentence)
+    for c in leads:
+        # the paper's next-best sentence when its best one does not hold as a quote
+        same = [x for x in ranked if x.source.paper_id == c.source.paper_id]
+        next((x for x in same[: 1 + LEAD_TRIES] if verifier.lead(x)), None)
     buffer: list[str] = []
 
     def token(piece: str) -> None:
@@ -232,39 +300,26 @@ def answer_question(
     if rest:
         for s in grounding.split_sentences(rest):
             verifier.feed(s)
-    model_abstained = ABSTAIN.lower()[:20] in gen.text.lower()
-    if model_abstained and not any(c.supported for c in verifier.checks):
-        timings["verify"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t_start
-        out = _abstain(question, standalone, hits, timings, cfg)
-        out.raw_model_text = gen.text
-        return out
-    if not verifier.shown:
-        # Nothing the model wrote held up; fall back to the best verbatim evidence, if any.
-        replacement = verifier._replacement([])
-        if replacement is not None:
-            verifier.used[replacement[0]] = replacement[1]
-            verifier._emit(f'"{replacement[1]}" [{replacement[0]}]')
     timings["verify"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_start
-    if not verifier.shown:
+    if not verifier.shown:  # the evidence's paper did not fit the prompt and nothing held up
         out = _abstain(question, standalone, hits, timings, cfg)
         out.sentences = verifier.checks
         out.raw_model_text = gen.text
         return out
-    citations = _citations(query, verifier, blocks)
     return Answer(
         question=question,
         standalone_question=standalone,
         answer=" ".join(verifier.shown),
         abstained=False,
-        citations=citations,
+        citations=_citations(query, verifier, blocks),
         retrieved=_retrieved(hits),
         sentences=verifier.checks,
         dropped_sources=dropped,
         provenance=cfg.provenance,
         timings={k: round(v, 4) for k, v in timings.items()},
         raw_model_text=gen.text,
+        answerability=round(decision.probability, 4),
     )
 
 
@@ -273,11 +328,10 @@ def _citations(query: str, verifier: _Verifier, blocks: Sequence[SourceBlock]) -
     out = []
     for marker in sorted(verifier.used):
         b = by_marker[marker]
-        quote = (
-            verifier.used[marker]
-            or evidence_sentence(query, b.abstract, b.title)[1]
-            or grounding.best_quote(query + " " + " ".join(verifier.shown), b.abstract)
+        quote = verifier.used[marker] or grounding.best_quote(
+            query + " " + " ".join(verifier.shown), b.abstract
         )
+        span = evidence.mark_span(query, quote)
         out.append(
             Citation(
                 marker=marker,
@@ -288,6 +342,8 @@ def _citations(query: str, verifier: _Verifier, blocks: Sequence[SourceBlock]) -
                 url=b.hit.url,
                 published=b.hit.published,
                 authors=b.hit.authors,
+                span=quote[span[0] : span[1]] if span else "",
+                span_start=span[0] if span else None,
             )
         )
     return out

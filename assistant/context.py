@@ -1,4 +1,4 @@
-"""Building the answer prompt within the token budget, and judging whether evidence suffices.
+"""Building the answer prompt within the token budget.
 
 Prefill dominates latency on a CPU, so each source is compressed to its few sentences most
 relevant to the question (in their original order). Sources are added in rank order while the
@@ -20,16 +20,6 @@ from assistant.types import Hit
 SENTENCES_PER_SOURCE = 2
 MAX_QUESTION_SHARE = 4  # the question may use at most 1/4 of the context window
 
-# Words that say what kind of thing is asked, not which fact: they cannot show sufficiency.
-_GENERIC = frozenset(
-    grounding.content_words(
-        "paper papers work study method methods approach model models propose proposed "
-        "introduce introduced present presented new novel main key result results show shows "
-        "author authors describe described does what which how many much kind type name called "
-        "according abstract listing about tell explain give list mention mentioned"
-    )
-)
-
 
 @dataclass(frozen=True)
 class SourceBlock:
@@ -38,98 +28,6 @@ class SourceBlock:
     title: str
     text: str  # what the model sees
     abstract: str  # the whole abstract, for quotes
-
-
-def focus_terms(question: str, titles: Sequence[str]) -> set[str]:
-    """Content words of the question that the titles do not already explain."""
-    title_words: set[str] = set()
-    for t in titles:
-        title_words |= grounding.content_words(t)
-    return grounding.content_words(question) - title_words - _GENERIC
-
-
-_QUANTITY = ("how many", "how much", "what percentage", "what accuracy", "how large", "what size")
-
-
-def wants_number(question: str) -> bool:
-    q = question.lower()
-    return any(k in q for k in _QUANTITY)
-
-
-PREFIX = 5  # stems sharing this many leading letters count as one term (collected/collection)
-
-
-def _matches(focus: set[str], words: set[str]) -> int:
-    """Focus terms a sentence mentions; the crude stemmer leaves inflections apart, so a shared
-    prefix of PREFIX letters also counts."""
-    n = 0
-    for term in focus:
-        if term in words or (
-            len(term) >= PREFIX and any(w[:PREFIX] == term[:PREFIX] for w in words)
-        ):
-            n += 1
-    return n
-
-
-def _coverage(focus: set[str], texts: Sequence[str], *, numeric: bool) -> float:
-    """Best share of ``focus`` one sentence of ``texts`` covers, 0 when under what is needed.
-
-    With ``numeric`` (a "how many" question) only sentences that state a number count.
-    """
-    if not focus and not numeric:
-        return 1.0
-    needed = 0.5 if len(focus) > 1 else 1.0
-    best = 0.0
-    for text in texts:
-        for sentence in grounding.split_sentences(text):
-            if numeric and not grounding.extract_numbers(sentence):
-                continue
-            if not focus:
-                return 1.0
-            cover = _matches(focus, grounding.content_words(sentence)) / len(focus)
-            if cover >= needed:
-                best = max(best, cover)
-    return best
-
-
-def sufficient_evidence(question: str, texts: Sequence[str], titles: Sequence[str]) -> float:
-    """Share of the question's focus terms that one source sentence covers (0 = insufficient).
-
-    Near-miss questions (a real paper, a detail it does not give) retrieve well, so similarity
-    alone cannot tell them apart; this asks whether any sentence mentions what is asked. Each
-    source is judged with its own title's words removed from the focus terms (a word naming a
-    *different* retrieved paper is still something to cover), and all sources together with
-    every title's words removed (a question spanning papers names each of them). A question
-    asking for a quantity needs a sentence that states a number.
-    """
-    numeric = wants_number(question)
-    best = _coverage(focus_terms(question, titles), texts, numeric=numeric)
-    for text, title in zip(texts, titles, strict=True):
-        best = max(best, _coverage(focus_terms(question, [title]), [text], numeric=numeric))
-    return best
-
-
-def evidence_sentence(question: str, abstract: str, title: str) -> tuple[float, str]:
-    """The abstract sentence that best answers ``question``, scored by focus-term coverage.
-
-    Returns (0.0, "") when no sentence mentions what is asked.
-    """
-    focus = focus_terms(question, [title])
-    q_words = grounding.content_words(question)
-    numeric = wants_number(question)
-    best: tuple[float, str] = (0.0, "")
-    for sentence in grounding.split_sentences(abstract):
-        words = grounding.content_words(sentence)
-        cover = len(focus & words) / len(focus) if focus else 0.5
-        needed = 0.5 if len(focus) > 1 else 1.0
-        if focus and cover < needed:
-            continue
-        score = cover + 0.3 * len(q_words & words) / (len(q_words) or 1)
-        if numeric and grounding.extract_numbers(sentence):
-            score += 0.3
-        if score > best[0]:
-            best = (score, sentence)
-    return best
 
 
 def compress(question: str, abstract: str, chunk: str, n: int = SENTENCES_PER_SOURCE) -> str:

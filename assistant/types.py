@@ -144,7 +144,9 @@ class SentenceCheck(BaseModel):
     support: float
     cites: list[int] = Field(default_factory=list)
     reason: str = ""
-    replaced_by_quote: bool = False
+    # "model": a sentence the model wrote (shown when supported); "quote": verbatim evidence
+    # the answer leads with
+    origin: Literal["model", "quote"] = "model"
 
 
 class RetrievedRef(BaseModel):
@@ -154,6 +156,7 @@ class RetrievedRef(BaseModel):
 
 
 AnswerKind = Literal["answer", "list", "abstain"]
+ABSTAIN = "I can't answer that from the indexed abstracts."  # what an abstaining answer says
 
 
 class Answer(BaseModel):

@@ -42,3 +42,23 @@ JUDGE_HELP = {
     "llm_judge_agreement": "optional LLM judge: verdicts matching the labels",
     "llm_judge_unparsed": "optional LLM judge: replies with neither yes nor no",
 }
+# every user metric is reported twice, as test_<name> (gated) and dev_<name> (tuned on)
+USER_HELP = {
+    "false_abstention": "paraphrased answerable questions declined",
+    "key_fact_recall": "paraphrased: key facts in the answer text or a marked span (abstain = 0)",
+    "span_key_fact": "paraphrased: key facts inside some citation's marked span (abstain = 0)",
+    "key_fact_recall_quotes": "as key_fact_recall, whole quotes instead of spans (the qa rule)",
+    "span_marked_rate": "paraphrased, answered: answers with at least one marked span",
+    "mean_span_words": "paraphrased, answered: mean length of a marked span, in words",
+    "citation_gold_hit": "paraphrased, answered: answers citing the gold paper",
+    "abstention_near_miss": "near-miss questions (a detail the abstract lacks) declined",
+    "abstention_off_topic": "off-topic questions declined",
+    "paper_recall": "'which papers': share of the full gold list cited (mean over questions)",
+    "paper_precision": "'which papers': share of cited papers that are gold (none cited = 0)",
+    "list_kind_rate": "'which papers': answers of kind 'list'",
+    "resolved_names_paper": "follow-ups: the standalone question (else turn 2) names the paper",
+    "followup_key_fact": "follow-ups: turn-2 key facts in the answer text or a marked span",
+    "followup_false_abstention": "follow-ups: second turns declined",
+    "multi_key_fact_recall": "multi-paper: key facts in the answer text or a marked span",
+    "multi_false_abstention": "multi-paper questions declined",
+}

@@ -4,7 +4,9 @@ A threshold is ``metric = {min = X, goal = Y}`` (higher is better) or ``{max = X
 (lower is better) under the suite's table. A metric with a threshold is *gated*: the run fails
 when it is below ``min`` / above ``max``, or when it has no value at all. Metrics without a
 threshold are reported for information only. A threshold naming a metric the suite does not
-produce fails too (a typo must not silently disable a gate).
+produce fails too (a typo must not silently disable a gate). The one exception to "no value
+fails": a metric the suite lists in ``info["unmeasured"]`` (its fixture split has no rows) is
+reported ungated while it has no value.
 """
 
 from __future__ import annotations
@@ -131,19 +133,22 @@ def apply_gate(result: EvalResult, thresholds: dict[str, dict[str, Threshold]]) 
     """Fill ``metrics`` of every suite from its values and the thresholds; set ``passed``."""
     for suite in result.suites:
         gates = thresholds.get(suite.name, {})
+        unmeasured = set(suite.info.get("unmeasured", ()))
         metrics = []
         for name, value in suite.values.items():
             t = gates.get(name)
+            skip = value is None and name in unmeasured
+            gated = t is not None and not skip
             metrics.append(
                 MetricResult(
                     suite=suite.name,
                     name=name,
                     value=value,
-                    gated=t is not None,
-                    passed=None if t is None else t.passes(value),
+                    gated=gated,
+                    passed=t.passes(value) if gated and t is not None else None,
                     at_goal=None if t is None else t.at_goal(value),
                     threshold=t,
-                    help=suite.help.get(name, ""),
+                    help=suite.help.get(name, "") + (" (not measured: no rows)" if skip else ""),
                 )
             )
         for name, t in gates.items():

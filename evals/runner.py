@@ -39,7 +39,7 @@ from evals.gate import (
     load_thresholds,
 )
 
-SUITES = ("qa", "tldr", "judge", "perturb", "audit")
+SUITES = ("qa", "tldr", "judge", "perturb", "audit", "user")
 Log = Callable[[str], None]
 
 
@@ -133,7 +133,7 @@ def run_suites(
             embedder = M.memoised(embedder or default_embedder(run_settings))
         meta["embed_cache"] = embed_cache
         with Assistant(run_settings, write=True, llm=llm, embedder=embedder) as assistant:
-            if "qa" in names or "tldr" in names:
+            if {"qa", "tldr", "user"} & set(names):
                 t0 = time.perf_counter()
                 say(f"eval: ingesting {len(papers)} sample papers into a temporary store")
                 report = assistant.library.ingest(papers)
@@ -148,7 +148,15 @@ def run_suites(
                 t0 = time.perf_counter()
                 results.append(
                     _run_one(
-                        name, assistant, by_id, cases, answer_fn, judge_llm, progress, case_log
+                        name,
+                        assistant,
+                        by_id,
+                        cases,
+                        answer_fn,
+                        judge_llm,
+                        progress,
+                        case_log,
+                        fixtures_dir,
                     )
                 )
                 say(f"eval: {name} done in {time.perf_counter() - t0:.1f} s")
@@ -168,6 +176,7 @@ def _run_one(
     judge_llm: ChatModel | None,
     progress: bool,
     case_log: Path | None = None,
+    fixtures_dir: Path = FIXTURES_DIR,
 ) -> SuiteResult:
     if name == "qa":
         total = len(cases.answerable) + len(cases.multi) + len(cases.unanswerable)
@@ -184,6 +193,12 @@ def _run_one(
         from evals.suite_audit import run_audit
 
         return run_audit(by_id, M.memoised(assistant.embedder))
+    if name == "user":
+        from evals.suite_user import chat_for, load_user_cases, run_user
+
+        user_cases = load_user_cases(list(by_id.values()), fixtures_dir)
+        with _bar(len(user_cases.cases), "user", progress, case_log) as tick:
+            return run_user(assistant, user_cases, tick=tick, chat=chat_for(answer_fn))
     with _bar(len(cases.judge), "judge", progress, case_log) as tick:
         s = assistant.settings
         return S.run_judge(

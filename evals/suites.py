@@ -13,10 +13,9 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
-from assistant.answer import ABSTAIN
 from assistant.protocols import ChatModel, Embedder
 from assistant.service import Assistant
-from assistant.types import Answer, Paper
+from assistant.types import ABSTAIN, Answer, Paper
 from evals import metrics as M
 from evals.cases import Cases, QACase, UnanswerableCase
 from evals.descriptions import JUDGE_HELP, QA_HELP, TLDR_HELP
@@ -65,14 +64,19 @@ class _QA:
             if c.paper_id in self.papers
         }
         s = self.assistant.settings
+        # a list answer shows its header ("3 papers match:") and one quote per paper: the
+        # quotes are its claims
+        text = (
+            " ".join(f'"{c.quote}" [{c.marker}]' for c in ans.citations)
+            if ans.kind == "list"
+            else ans.answer
+        )
         verdicts = M.judge_answer(
-            ans.answer, sources, embedder=self.embedder, threshold=s.support_threshold
+            text, sources, embedder=self.embedder, threshold=s.support_threshold
         )
         self.sentences += verdicts
-        model = sum(c.supported for c in ans.sentences)
-        quotes = sum(c.replaced_by_quote for c in ans.sentences)
-        if not ans.abstained and model + quotes == 0:
-            quotes = 1  # nothing the model wrote held up: the best verbatim sentence is shown
+        model = sum(c.supported and c.origin == "model" for c in ans.sentences)
+        quotes = sum(c.origin == "quote" for c in ans.sentences)
         self.model_shown += [True] * model + [False] * quotes
         valid = M.citation_validity(case.details["cited"], case.retrieved)
         self.valid.append(valid)

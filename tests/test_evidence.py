@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.context import sufficient_evidence
+from assistant.evidence import lexical_coverage as sufficient_evidence
 from assistant.retrieve import named_papers, title_names
 from assistant.testing import FakeLLM
 from assistant.tldr import lead_sentences

@@ -3,11 +3,11 @@
 One app is started in-process with the real model and embedder over the 54 sample papers, as
 `make run` does on a fresh clone: it writes their TL;DRs in the background from the start. The
 tests load the page, ask a question (it goes before the batch's next paper), wait for the
-streamed answer and its source card, and save test-artifacts/ui-answer.png; check the Papers tab
-at 1280x1000 (at least 15 rows in view, TL;DRs filling in without a click, search, the detail
-pane, "Ask about this paper"; test-artifacts/ui-papers.png); then ingest a hostile abstract
-through the Ingest tab and check that nothing in it executes, loads, or links anywhere; and probe
-gradio's file routes.
+streamed answer and its source card (the answering span marked), and save
+test-artifacts/ui-answer.png; check the Papers tab at 1280x1000 (at least 15 rows in view,
+TL;DRs filling in without a click, search, the detail pane, "Ask about this paper";
+test-artifacts/ui-papers.png); then ingest a hostile abstract through the Ingest tab and check
+that nothing in it executes, loads, or links anywhere; and probe gradio's file routes.
 """
 
 from __future__ import annotations
@@ -165,6 +165,10 @@ def test_page_answers_with_source_card_and_screenshot(ui: UI, browser: Any) -> N
     assert "360 million" in page.page.locator("#pa-chat .pa-answer").last.inner_text()
     assert "Cappy" in card.inner_text()
     assert "360 million" in card.locator("mark").inner_text()
+    # the span that answers is marked inside the highlighted quote, and survives sanitizing
+    span = card.locator("mark .pa-span")
+    assert span.count() == 1 and "360 million" in span.inner_text()
+    assert span.evaluate("e => getComputedStyle(e).fontWeight") in ("700", "bold")
     assert answer.is_visible()
     assert page.page.evaluate("window.__sawPending === true"), "no streaming state was shown"
     ARTIFACTS.mkdir(exist_ok=True)

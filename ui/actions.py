@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from assistant.errors import AssistantError, BusyError, InputError, UsageError
 from assistant.protocols import Message
+from assistant.rewrite import assistant_message
 from assistant.service import Assistant
 from assistant.sources import parse_file, parse_text
 from assistant.types import Answer, IngestReport, Paper, Rejection, Tldr
@@ -146,9 +147,11 @@ def chat_turn(assistant: Assistant, question: str, state: ChatState) -> Iterator
             state.display[-1]["content"] = render.answer_message(
                 answer, _abstracts(assistant, answer)
             )
+            # The question as resolved ("Which tasks does UniVTG unify?") and the cited titles:
+            # the next follow-up's "it" is found from them, however long the chain.
             state.history += [
-                {"role": "user", "content": question},
-                {"role": "assistant", "content": answer.answer},
+                {"role": "user", "content": answer.standalone_question or question},
+                assistant_message(answer),
             ]
         else:
             state.display[-1]["content"] = error_message(payload)

@@ -34,6 +34,7 @@ from ui import actions, render  # noqa: E402
 from ui.background import TldrWorker  # noqa: E402
 from ui.guard import blocked_paths, check_bind, free_port  # noqa: E402
 from ui.papers import ALL_DATES, ID_COLUMN, PAPER_HEADERS  # noqa: E402
+from ui.render import CSS  # noqa: E402
 
 __all__ = ["CSS", "MODEL_GROUP", "Running", "create_app", "launch", "start"]
 
@@ -43,37 +44,10 @@ MODEL_GROUP = "model"  # the one concurrency group for everything that runs the 
 TLDR_GROUP = "tldrs"  # the "Generate missing TL;DRs" button: one run at a time
 POLL_S = 2.0  # how often an open page asks for TL;DR progress (a cheap, queue-less call)
 # The table takes the window's height less the status line, tabs, search row and progress line
-# (CSS below; gradio's max_height takes pixels only, so it is just the upper bound).
+# (render.CSS; gradio's max_height takes pixels only, so it is just the upper bound).
 TABLE_MAX_PX = 4000
 SELECT_HINT = "Select a paper to read its abstract and TL;DR."
 FOCUS_QUESTION = "() => { document.querySelector('#pa-question textarea')?.focus(); }"
-
-CSS = """
-.pa-answer { line-height: 1.5; }
-.pa-cite { color: var(--color-accent); font-weight: 600; }
-.pa-pending { opacity: .6; }
-.pa-sources { margin-top: .6em; border-top: 1px solid var(--border-color-primary); }
-.pa-sources-head { font-size: .85em; font-weight: 600; margin: .4em 0; opacity: .8; }
-.pa-card, .pa-paper { border: 1px solid var(--border-color-primary); border-radius: 8px;
-  padding: .5em .75em; margin: .4em 0; background: var(--background-fill-secondary); }
-.pa-card-title { font-weight: 600; }
-.pa-card-meta { font-size: .85em; opacity: .8; margin: .15em 0 .3em; }
-.pa-quote { margin: .3em 0; padding-left: .6em; border-left: 3px solid var(--color-accent);
-  font-size: .92em; }
-.pa-quote mark { background: #fff3a3; color: #111; padding: 0 .1em; }
-.pa-abstain-head { font-weight: 600; }
-.pa-busy, .pa-error { font-weight: 600; color: #b45309; }
-.pa-status { font-size: .9em; opacity: .85; }
-.pa-abstract { margin-top: .4em; white-space: normal; }
-.pa-progress { font-size: .9em; }
-.pa-progress progress { width: 9em; vertical-align: middle; }
-.pa-method { font-weight: 600; }
-#pa-papers .virtual-table-viewport { max-height: calc(100vh - 245px) !important; }
-#pa-papers table, #pa-papers td, #pa-papers th, #pa-papers span { font-family: var(--font);
-  font-size: .86rem; }
-#pa-papers td .cell-wrap { padding-top: 2px; padding-bottom: 2px; }
-#pa-detail .pa-paper { max-height: calc(100vh - 330px); overflow-y: auto; }
-"""
 
 
 @dataclass

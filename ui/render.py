@@ -25,9 +25,11 @@ from assistant.types import Answer, Citation, IngestReport, Paper, Tldr
 
 __all__ = [
     "BUSY_TEXT",
+    "CSS",
     "abstention_html",
     "answer_html",
     "answer_message",
+    "list_html",
     "busy_html",
     "error_html",
     "esc",
@@ -35,12 +37,47 @@ __all__ = [
     "ingest_summary_html",
     "paper_html",
     "safe_url",
+    "source_card",
     "sources_html",
+    "span_offset",
+    "standalone_html",
     "status_html",
     "tldr_html",
     "tldr_progress_html",
     "user_html",
 ]
+
+# The UI's stylesheet: the classes below are the ones these functions emit.
+CSS = """
+.pa-answer { line-height: 1.5; }
+.pa-cite { color: var(--color-accent); font-weight: 600; }
+.pa-pending { opacity: .6; }
+.pa-sources { margin-top: .6em; border-top: 1px solid var(--border-color-primary); }
+.pa-sources-head { font-size: .85em; font-weight: 600; margin: .4em 0; opacity: .8; }
+.pa-card, .pa-paper { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: .5em .75em; margin: .4em 0; background: var(--background-fill-secondary); }
+.pa-card-title { font-weight: 600; }
+.pa-card-meta { font-size: .85em; opacity: .8; margin: .15em 0 .3em; }
+.pa-quote { margin: .3em 0; padding-left: .6em; border-left: 3px solid var(--color-accent);
+  font-size: .92em; }
+.pa-quote mark { background: #fff3a3; color: #111; padding: 0 .1em; }
+.pa-quote .pa-span { font-weight: 700; text-decoration: underline; text-underline-offset: 2px; }
+.pa-list { list-style: none; padding-left: 0; margin: .4em 0; }
+.pa-more, .pa-understood { font-size: .85em; opacity: .75; margin: .3em 0; }
+.pa-understood { font-style: italic; }
+.pa-abstain-head { font-weight: 600; }
+.pa-busy, .pa-error { font-weight: 600; color: #b45309; }
+.pa-status { font-size: .9em; opacity: .85; }
+.pa-abstract { margin-top: .4em; white-space: normal; }
+.pa-progress { font-size: .9em; }
+.pa-progress progress { width: 9em; vertical-align: middle; }
+.pa-method { font-weight: 600; }
+#pa-papers .virtual-table-viewport { max-height: calc(100vh - 245px) !important; }
+#pa-papers table, #pa-papers td, #pa-papers th, #pa-papers span { font-family: var(--font);
+  font-size: .86rem; }
+#pa-papers td .cell-wrap { padding-top: 2px; padding-bottom: 2px; }
+#pa-detail .pa-paper { max-height: calc(100vh - 330px); overflow-y: auto; }
+"""
 
 BUSY_TEXT = "The model is busy with other questions; please try again in a moment."
 # Characters that mean something to HTML, markdown, KaTeX, JS templates or URL parsers.
@@ -104,14 +141,43 @@ def answer_html(sentences: Sequence[str], *, pending: bool = False) -> str:
     return f'<div class="pa-answer">{body}</div>'
 
 
-def _quote_html(quote: str, abstract: str | None) -> str:
-    """The verbatim quote, highlighted, with some of its surrounding abstract when found."""
+def span_offset(quote: str, span: str, start: int | None) -> int | None:
+    """Where ``span`` sits in ``quote``: ``start`` when it fits, else its first occurrence."""
+    if not span:
+        return None
+    if start is not None and start >= 0 and quote[start : start + len(span)] == span:
+        return start
+    found = quote.find(span)
+    return found if found >= 0 else None
+
+
+def _marked(quote: str, span: str, start: int | None) -> str:
+    """The quote inside ``<mark>``, its answering span inside that in ``<b class="pa-span">``.
+    Each piece is escaped on its own, so the span's tags never split a character reference."""
+    at = span_offset(quote, span, start)
+    if at is None:
+        return f"<mark>{esc(quote)}</mark>"
+    end = at + len(span)
+    return (
+        f'<mark>{esc(quote[:at])}<b class="pa-span">{esc(quote[at:end])}</b>'
+        f"{esc(quote[end:])}</mark>"
+    )
+
+
+def _quote_html(
+    quote: str, abstract: str | None, span: str = "", span_start: int | None = None
+) -> str:
+    """The verbatim quote, highlighted with its answering span, and some of its surrounding
+    abstract when found."""
+    lead = len(quote) - len(quote.lstrip())
     quote = quote.strip()
     if not quote:
         return ""
+    start_in = span_start - lead if span_start is not None else None
+    marked = _marked(quote, span, start_in)
     at = abstract.find(quote) if abstract else -1
     if abstract is None or at < 0:
-        return f'<blockquote class="pa-quote"><mark>{esc(quote)}</mark></blockquote>'
+        return f'<blockquote class="pa-quote">{marked}</blockquote>'
     start = max(0, at - QUOTE_CONTEXT)
     end = min(len(abstract), at + len(quote) + QUOTE_CONTEXT)
     if start > 0:  # cut the context at word boundaries
@@ -122,7 +188,7 @@ def _quote_html(quote: str, abstract: str | None) -> str:
         end = space if space >= 0 else at + len(quote)
     before = ("&#8230;" if start > 0 else "") + esc(abstract[start:at])
     after = esc(abstract[at + len(quote) : end]) + ("&#8230;" if end < len(abstract) else "")
-    return f'<blockquote class="pa-quote">{before}<mark>{esc(quote)}</mark>{after}</blockquote>'
+    return f'<blockquote class="pa-quote">{before}{marked}{after}</blockquote>'
 
 
 def _meta(published: str | None, authors: str | None) -> str:
@@ -130,15 +196,18 @@ def _meta(published: str | None, authors: str | None) -> str:
     return esc(" · ".join(parts))
 
 
-def source_card(citation: Citation, abstract: str | None = None) -> str:
+def source_card(citation: Citation, abstract: str | None = None, *, number: str = "") -> str:
+    """One source: marker (or list ``number``), title, date, authors, link, marked quote."""
     link = _link(citation.url, "paper")
+    num = esc(number) if number else f"&#91;{citation.marker}&#93;"
+    quote = _quote_html(citation.quote, abstract, citation.span, citation.span_start)
     return (
         '<div class="pa-card">'
-        f'<div class="pa-card-title"><span class="pa-num">&#91;{citation.marker}&#93;</span> '
+        f'<div class="pa-card-title"><span class="pa-num">{num}</span> '
         f"{esc(citation.title)}</div>"
         f'<div class="pa-card-meta">{_meta(citation.published, citation.authors)}'
         f"{' · ' + link if link else ''}</div>"
-        f"{_quote_html(citation.quote, abstract)}"
+        f"{quote}"
         "</div>"
     )
 
@@ -149,6 +218,29 @@ def sources_html(citations: Sequence[Citation], abstracts: Mapping[str, str] | N
     abstracts = abstracts or {}
     cards = "".join(source_card(c, abstracts.get(c.paper_id)) for c in citations)
     return f'<div class="pa-sources"><div class="pa-sources-head">Sources</div>{cards}</div>'
+
+
+def list_html(answer: Answer, abstracts: Mapping[str, str] | None = None) -> str:
+    """A "which papers" answer: one numbered card per matching paper, strongest first, then
+    how many more matched than are shown (a ``ul``: the cards carry their own numbers)."""
+    abstracts = abstracts or {}
+    cards = "".join(
+        f'<li class="pa-list-item">{source_card(c, abstracts.get(c.paper_id), number=f"{n}.")}</li>'
+        for n, c in enumerate(answer.citations, 1)
+    )
+    more = ""
+    if answer.more > 0:
+        papers = "paper" if answer.more == 1 else "papers"
+        more = f'<div class="pa-more">&#8230; and {answer.more} more {papers}</div>'
+    return f'<ul class="pa-list">{cards}</ul>{more}' if cards else more
+
+
+def standalone_html(answer: Answer) -> str:
+    """The question as it was understood, for a follow-up that was resolved ("" otherwise)."""
+    resolved = answer.standalone_question
+    if not resolved or " ".join(resolved.split()) == " ".join(answer.question.split()):
+        return ""
+    return f'<div class="pa-understood">Understood as: {esc(resolved)}</div>'
 
 
 def abstention_html(answer: Answer) -> str:
@@ -163,10 +255,14 @@ def abstention_html(answer: Answer) -> str:
 
 
 def answer_message(answer: Answer, abstracts: Mapping[str, str] | None = None) -> str:
-    """The final chat message for one answer: text and source cards, or an abstention."""
+    """The final chat message for one answer: the question as understood (follow-ups), then
+    text and source cards, a list of cards ("which papers"), or an abstention."""
+    understood = standalone_html(answer)
     if answer.abstained:
-        return abstention_html(answer)
-    return answer_html([answer.answer]) + sources_html(answer.citations, abstracts)
+        return understood + abstention_html(answer)
+    if answer.kind == "list":
+        return understood + answer_html([answer.answer]) + list_html(answer, abstracts)
+    return understood + answer_html([answer.answer]) + sources_html(answer.citations, abstracts)
 
 
 def busy_html(message: str = BUSY_TEXT) -> str:

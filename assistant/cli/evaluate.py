@@ -47,7 +47,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--suite",
-        choices=["qa", "tldr", "judge", "perturb", "audit", "all"],
+        choices=["qa", "tldr", "judge", "perturb", "audit", "user", "all"],
         default="all",
         help="which suite to run (default: all)",
     )

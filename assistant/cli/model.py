@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -13,7 +15,8 @@ from assistant.cli.common import command, emit_json, model_flags
 from assistant.config import Settings
 from assistant.errors import InputError, UsageError
 from assistant.journal import EXPORT_FORMATS
-from assistant.types import Answer, Paper, Tldr
+from assistant.protocols import Message
+from assistant.types import Answer, Citation, Paper, Tldr
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -29,11 +32,21 @@ def register(sub: Any) -> None:
         "verified against the cited sources; each citation carries a verbatim quote.",
         epilog="examples:\n  assistant ask 'How many parameters does Cappy have?'\n"
         "  assistant ask 'Which benchmark does GUIDE propose?' --json\n"
-        "  assistant ask --questions-file questions.txt --json > answers.jsonl",
+        "  assistant ask --questions-file questions.txt --json > answers.jsonl\n"
+        "  assistant ask 'Which tasks does it unify?' --history chat.json\n"
+        '    (chat.json: [{"role": "user", "content": "What is UniVTG?"}, ...])',
     )
     p.add_argument("question", nargs="?", help="the question (omit with --questions-file)")
     p.add_argument(
         "--questions-file", type=Path, help="one question per line (text, or JSONL with 'q')"
+    )
+    p.add_argument(
+        "--history",
+        type=Path,
+        metavar="FILE",
+        help='the conversation so far: a JSON list of {"role": "user"|"assistant", '
+        '"content": ...} messages; a follow-up\'s "it" or "the dataset" is resolved from it '
+        "(with --questions-file: the same history before each question)",
     )
     p.add_argument("--top-k", dest="top_k", type=int, help="papers to consult")
     p.add_argument(
@@ -97,12 +110,74 @@ def _read_questions(path: Path) -> list[str]:
     return out
 
 
+def read_history(path: Path) -> list[Message]:
+    """The ``--history`` file: a JSON list of user/assistant messages (a usage error if not)."""
+    where = f"--history {path}"
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{where}: cannot read: {exc}") from exc
+    except ValueError as exc:
+        raise UsageError(f"{where}: not valid JSON: {exc}") from exc
+    if not isinstance(data, list):
+        raise UsageError(f"{where}: expected a JSON list of messages, got {type(data).__name__}")
+    out: list[Message] = []
+    for n, item in enumerate(data, 1):
+        role = item.get("role") if isinstance(item, dict) else None
+        content = item.get("content") if isinstance(item, dict) else None
+        if role not in ("user", "assistant") or not isinstance(content, str):
+            raise UsageError(
+                f'{where}: message {n} must be an object with "role": "user" or '
+                f'"assistant" and a string "content"'
+            )
+        out.append({"role": role, "content": content})
+    return out
+
+
+# Escapes and other control characters from an abstract must not drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+BOLD, PLAIN = "\x1b[1m", "\x1b[22m"
+
+
+def use_bold() -> bool:
+    """Bold spans only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def quote_text(c: Citation, bold: bool) -> str:
+    """The quote with its answering span in bold (or plain, off a terminal)."""
+    quote = c.quote
+    at = c.span_start
+    if c.span and (at is None or quote[at : at + len(c.span)] != c.span):
+        at = quote.find(c.span)  # an offset that does not fit: find the span instead
+    if not bold or not c.span or at is None or at < 0:
+        return _CONTROL.sub(" ", quote)
+    end = at + len(c.span)
+    parts = (quote[:at], quote[at:end], quote[end:])
+    before, span, after = (_CONTROL.sub(" ", p) for p in parts)
+    return f"{before}{BOLD}{span}{PLAIN}{after}"
+
+
+def _print_list(ans: Answer, bold: bool) -> None:
+    for n, c in enumerate(ans.citations, 1):
+        print(f"\n{n}. {_CONTROL.sub(' ', c.title)} ({c.paper_id})")
+        print(f"   \u201c{quote_text(c, bold)}\u201d")
+    if ans.more:
+        print(f"\n... and {ans.more} more paper{'s' if ans.more != 1 else ''}")
+
+
 def _print_answer(ans: Answer, streamed: bool) -> None:
     if not streamed or ans.abstained:
         print(ans.answer)
-    for c in ans.citations:
-        print(f"\n[{c.marker}] {c.title} ({c.paper_id})", end="")
-        print(f"\n    \u201c{c.quote}\u201d")
+    if ans.standalone_question and ans.standalone_question != ans.question:
+        print(f"(understood as: {_CONTROL.sub(' ', ans.standalone_question)})")
+    bold = use_bold()
+    if ans.kind == "list":
+        _print_list(ans, bold)
+    else:
+        for c in ans.citations:
+            print(f"\n[{c.marker}] {_CONTROL.sub(' ', c.title)} ({c.paper_id})", end="")
+            print(f"\n    \u201c{quote_text(c, bold)}\u201d")
     if ans.abstained and ans.retrieved:
         print("\nClosest papers: " + "; ".join(r.title for r in ans.retrieved[:3]))
     if ans.dropped_sources:
@@ -115,28 +190,36 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if bool(args.question) == bool(args.questions_file):
         raise UsageError("give either a QUESTION or --questions-file")
     questions = _read_questions(args.questions_file) if args.questions_file else [args.question]
+    history = read_history(args.history) if args.history else []
     with Assistant(settings) as assistant:
         loading = assistant.preload_model()
         try:
-            _answer_all(assistant, questions, args)
+            _answer_all(assistant, questions, args, history)
         finally:
             loading.join()  # never exit while llama.cpp is mid-load
     return 0
 
 
-def _answer_all(assistant: Assistant, questions: list[str], args: argparse.Namespace) -> None:
+def _answer_all(
+    assistant: Assistant, questions: list[str], args: argparse.Namespace, history: list[Message]
+) -> None:
     for q in questions:
-        streamed = not args.json and len(questions) == 1
+        stream = not args.json and len(questions) == 1
+        shown: list[str] = []
 
-        def show(sentence: str, streamed: bool = streamed) -> None:
-            if streamed:
+        def show(sentence: str, stream: bool = stream, shown: list[str] = shown) -> None:
+            if stream:
+                shown.append(sentence)
                 print(sentence, end=" ", flush=True)
 
         def draft(piece: str) -> None:
             sys.stderr.write(piece)
             sys.stderr.flush()
 
-        ans = assistant.ask(q, on_sentence=show, on_token=draft if args.draft else None)
+        ans = assistant.ask(
+            q, history=history, on_sentence=show, on_token=draft if args.draft else None
+        )
+        streamed = bool(shown)  # a list answer is not streamed: its text is printed below
         if args.draft:
             sys.stderr.write("\n")
         if args.json:

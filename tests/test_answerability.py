@@ -1,0 +1,133 @@
+"""The evidence ranker, the answerability decision and the answer span (assistant.evidence)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant import evidence
+from assistant.evidence import scorer, terms
+from assistant.testing import FakeEmbedder
+
+
+def _span(question: str, sentence: str) -> str:
+    span = evidence.mark_span(question, sentence)
+    return sentence[span[0] : span[1]] if span else ""
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many parameters does Cappy have?", "quantity"),
+        ("What batch size did they train with?", "quantity"),
+        ("By how much does PCP improve over fine-tuning?", "quantity"),
+        ("Which dataset is Uni-CoT evaluated on?", "name"),
+        ("What backbone does TaskExpert use?", "name"),
+        ("What is the core idea behind successive prompting?", "open"),
+    ],
+)
+def test_question_kind(question: str, kind: str) -> None:
+    assert evidence.question_kind(question) == kind
+
+
+def test_head_terms_name_what_is_asked_for() -> None:
+    assert terms.head_terms("How many GPU hours did it take to train Uni-CoT?") == {"gpu", "hour"}
+    assert "backbon" in terms.head_terms("Which backbone network does TaskExpert use?")
+    assert terms.head_terms("Which 11 LLMs were evaluated?") == {"llm"}  # counts are not heads
+
+
+def test_slot_filled_tells_a_count_from_a_name() -> None:
+    q = "Which two datasets was it evaluated on?"
+    head = terms.head_terms(q)
+    assert terms.slot_filled(q, "Results on two datasets show gains.", "name", head) == 0.0
+    named = "Results on the GSM8K and HotpotQA datasets show gains."
+    assert terms.slot_filled(q, named, "name", head) == 1.0
+    assert terms.slot_filled(q, "We propose a method.", "name", head) is None
+
+
+def test_number_span_takes_the_number_next_to_what_is_asked() -> None:
+    sentence = "M4LE has 36 NLP datasets, 11 task types and 12 domains."
+    assert _span("How many domains does M4LE span?", sentence) == "12 domains"
+    assert _span("How many task types does M4LE have?", sentence) == "11 task types"
+
+
+def test_number_words_and_units_are_spans() -> None:
+    s = "With merely 360 million parameters, Cappy outperforms larger models."
+    assert _span("How many parameters does Cappy have?", s) == "360 million parameters"
+    s2 = "The scenario includes five different types of abilities."
+    assert _span("How many kinds of ability does it probe?", s2).startswith("five")
+
+
+def test_name_span_and_lists() -> None:
+    s = "Results on the image generation benchmark (WISE) and editing benchmarks (RISE and KRIS)."
+    assert "WISE" in _span("Which image generation benchmark is it tested on?", s)
+    s2 = "Cappy cooperates with other adaptations, including finetuning and in-context learning."
+    assert "in-context learning" in _span("Which adaptations can Cappy be combined with?", s2)
+
+
+def test_span_is_inside_the_sentence_and_short() -> None:
+    s = "We evaluate on a wide range of tasks and show consistent improvements over baselines."
+    span = evidence.mark_span("What does it improve over?", s)
+    assert span is not None
+    start, end = span
+    assert 0 <= start < end <= len(s)
+    assert len(s[start:end].split()) <= evidence.spans.MAX_SPAN_WORDS
+
+
+def _weights(tmp_path: Path) -> evidence.Weights:
+    data = {
+        "sentence": {"focus": 4.0, "quantity_match": 2.0, "bias": -3.0},
+        "question": {"best_sentence": 6.0, "slot_missing_only": -4.0, "bias": -3.0},
+        "threshold": 0.5,
+    }
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(data), "utf-8")
+    evidence.load_weights.cache_clear()
+    return evidence.load_weights(path)
+
+
+def _source(abstract: str, title: str = "Alpha: a model") -> evidence.Source:
+    return evidence.Source(key=1, paper_id="p1", title=title, abstract=abstract)
+
+
+def test_ranker_puts_the_answering_sentence_first(tmp_path: Path) -> None:
+    w = _weights(tmp_path)
+    src = _source("We study parsing. Alpha uses 12 layers of attention. It is fast.")
+    ranked = evidence.rank_sentences("How many layers does it use?", [src], None, weights=w)
+    assert ranked[0].sentence == "Alpha uses 12 layers of attention."
+    assert ranked[0].span_text.startswith("12 layers")
+    assert ranked[0].score > ranked[-1].score
+
+
+def test_decide_declines_the_near_miss_pattern(tmp_path: Path) -> None:
+    w = _weights(tmp_path)
+    src = _source("We evaluate Alpha on two datasets. Alpha improves accuracy.")
+    q_near = "Which two datasets was Alpha evaluated on?"
+    ranked = evidence.rank_sentences(q_near, [src], None, weights=w)
+    near = evidence.decide(q_near, ranked, [src], w)
+    assert near.features["slot_missing_only"] == 1.0
+    src2 = _source("We evaluate Alpha on the GSM8K and HotpotQA datasets.")
+    ranked2 = evidence.rank_sentences(q_near, [src2], None, weights=w)
+    answered = evidence.decide(q_near, ranked2, [src2], w)
+    assert answered.features["slot"] == 1.0
+    assert answered.probability > near.probability
+    assert not evidence.decide(q_near, [], [src], w).answerable
+
+
+def test_dense_similarity_feeds_the_features() -> None:
+    src = _source("Alpha parses sentences. Beta cooks rice.")
+    sims = scorer._cosines("Alpha parses sentences.", ["Alpha parses sentences."], FakeEmbedder())
+    assert sims[0] == pytest.approx(1.0, abs=1e-5)
+    ranked = evidence.rank_sentences("What does Alpha parse?", [src], FakeEmbedder())
+    assert {c.features["dense"] for c in ranked} != {0.0}
+
+
+def test_shipped_weights_cover_every_feature() -> None:
+    evidence.load_weights.cache_clear()
+    w = evidence.load_weights()
+    assert set(w.sentence) == set(evidence.FEATURES)
+    assert set(w.question) == set(evidence.QUESTION_FEATURES)
+    assert 0.0 < w.threshold < 1.0
+    assert "dev" in str(w.meta.get("fitted_on", ""))
