@@ -19,7 +19,7 @@ from dataclasses import replace
 from assistant import evidence, grounding, listing
 from assistant.config import AnswerConfig
 from assistant.context import SourceBlock, build_prompt
-from assistant.injection import sanitize_source
+from assistant.gather import gather
 from assistant.protocols import ChatModel, Embedder, Message
 from assistant.retrieve import Retriever
 from assistant.rewrite import standalone_question
@@ -50,33 +50,6 @@ def _abstain(
         provenance=cfg.provenance,
         timings={k: round(v, 4) for k, v in timings.items()},
     )
-
-
-LEAD_TRIES = 2  # further sentences of a paper tried when its best does not hold as a quote
-MULTI_LEAD_FLOOR = 0.2  # a second paper's best sentence leads only when this likely to answer
-_MULTI = re.compile(
-    r"\b(compare|compared|comparison|both|each|versus|vs\.?|two papers|three papers|"
-    r"difference between|differ)\b",
-    re.IGNORECASE,
-)
-
-
-def lead_candidates(
-    question: str, ranked: Sequence[evidence.Candidate], sources: Sequence[evidence.Source]
-) -> list[evidence.Candidate]:
-    """The sentences the answer leads with: the best one, and for a question about several
-    papers (naming two, or comparing) the best of each other paper too, when likely enough."""
-    if not ranked:
-        return []
-    leads = [ranked[0]]
-    several = sum(s.named for s in sources) >= 2 or bool(_MULTI.search(question))
-    if several:
-        seen = {ranked[0].source.paper_id}
-        for c in ranked[1:]:
-            if c.source.paper_id not in seen and c.score >= MULTI_LEAD_FLOOR:
-                leads.append(c)
-                seen.add(c.source.paper_id)
-    return leads
 
 
 class _Verifier:
@@ -175,10 +148,14 @@ class _Verifier:
         )
 
     def _holds(self, shown: str) -> bool:
+        """``shown`` holds against the cited abstracts, read after the sentence shown before
+        it (so "It ... [3]" right after a sentence about [1] is caught as the evals catch it)."""
+        before = self.shown[-1:]
         verdicts = grounding.check_sentences(
-            shown, self.full, embedder=self.embedder, threshold=self.threshold
+            " ".join([*before, shown]), self.full, embedder=self.embedder, threshold=self.threshold
         )
-        return bool(verdicts) and all(v.supported for v in verdicts)
+        mine = verdicts[len(before) :] if len(verdicts) > len(before) else verdicts[-1:]
+        return bool(mine) and all(v.supported for v in mine)
 
     def _marker_of(self, key: int | None) -> int:
         return key if key is not None and key in self.blocks else next(iter(self.blocks))
@@ -219,37 +196,18 @@ def answer_question(
     if retrieval.gated or not retrieval.hits:
         timings["total"] = time.perf_counter() - t_start
         return _abstain(question, standalone, retrieval.near, timings, cfg)
-    hits = retrieval.hits
     t = time.perf_counter()
-    papers = {h.paper_id: retriever.store.get_paper(h.paper_id) for h in hits}
-    # Abstracts are data: planted instructions never reach the model or count as evidence.
-    abstracts = {pid: sanitize_source(p.abstract if p else "") for pid, p in papers.items()}
-    hits = [h.model_copy(update={"text": sanitize_source(h.text)}) for h in hits]
-    # A question naming a paper ("How many parameters does In-BoXBART have?") is answered by
-    # that paper's abstract, not by a neighbour that happens to state a parameter count.
-    sources = [
-        evidence.Source(
-            key=rank + 1,
-            paper_id=h.paper_id,
-            title=h.title,
-            abstract=abstracts[h.paper_id] or h.text,
-            rank=rank,
-            named=h.paper_id in retrieval.named,
-        )
-        for rank, h in enumerate(hits)
-    ]
-    sources = [s for s in sources if s.named] or sources
-    ranked = evidence.rank_sentences(query, sources, retriever.embedder)
-    decision = evidence.decide(query, ranked, sources)
+    found = gather(query, retrieval, retriever)
+    hits = found.hits
     timings["evidence"] = time.perf_counter() - t
-    if not decision.answerable:
+    if not found.answerable:
         timings["total"] = time.perf_counter() - t_start
         out = _abstain(question, standalone, hits, timings, cfg)
-        out.answerability = round(decision.probability, 4)
+        out.answerability = round(found.probability, 4)
         return out
     t = time.perf_counter()
     messages, blocks, dropped = build_prompt(
-        query, hits, abstracts, llm=llm, max_tokens=cfg.max_tokens
+        query, hits, found.abstracts, llm=llm, max_tokens=cfg.max_tokens
     )
     timings["prompt_build"] = time.perf_counter() - t
     if not blocks:  # no source fits the context window: the model would have nothing to cite
@@ -259,17 +217,10 @@ def answer_question(
         return out
     # evidence is cited by the marker its paper has in the prompt (a dropped one is not shown)
     marker = {b.hit.paper_id: b.marker for b in blocks}
-    ranked = [
-        replace(c, source=replace(c.source, key=marker[c.source.paper_id]))
-        for c in ranked
-        if c.source.paper_id in marker
-    ]
-    leads = lead_candidates(query, ranked, [s for s in sources if s.paper_id in marker])
     verifier = _Verifier(query, blocks, retriever.embedder, cfg.support_threshold, on_sentence)
-    for c in leads:
-        # the paper's next-best sentence when its best one does not hold as a quote
-        same = [x for x in ranked if x.source.paper_id == c.source.paper_id]
-        next((x for x in same[: 1 + LEAD_TRIES] if verifier.lead(x)), None)
+    for c in found.leads:
+        if c.source.paper_id in marker:  # a paper that did not fit the prompt is not cited
+            verifier.lead(replace(c, source=replace(c.source, key=marker[c.source.paper_id])))
     buffer: list[str] = []
 
     def token(piece: str) -> None:
@@ -319,7 +270,7 @@ def answer_question(
         provenance=cfg.provenance,
         timings={k: round(v, 4) for k, v in timings.items()},
         raw_model_text=gen.text,
-        answerability=round(decision.probability, 4),
+        answerability=round(found.probability, 4),
     )
 
 

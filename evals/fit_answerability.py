@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from assistant import evidence
-from assistant.answer import lead_candidates
 from assistant.config import load_settings
+from assistant.gather import leads_for
 from assistant.service import Assistant
 from assistant.types import Paper
 from evals import metrics as M
@@ -213,7 +213,7 @@ def report(observed: Sequence[Observed], weights: evidence.Weights) -> dict[str,
             for o in group:
                 if not said[id(o)] or not o.row.key_facts:
                     continue
-                leads = lead_candidates(o.row.question, o.candidates, o.sources)
+                leads = leads_for(o.row.question, o.candidates, o.sources)
                 texts = [c.span_text if use_span else c.sentence for c in leads]
                 vals.append(M.key_fact_recall(o.row.key_facts, texts))
             return M.mean(vals)

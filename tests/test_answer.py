@@ -198,3 +198,15 @@ def test_unsafe_markup_in_model_output_is_stripped(retriever: Retriever) -> None
     )
     ans, _ = _ask(CAPPY_Q, llm, retriever)
     assert "evil.invalid" not in ans.answer and "![" not in ans.answer
+
+
+def test_compound_question_leads_with_evidence_for_each_part(retriever: Retriever) -> None:
+    llm = FakeLLM().enqueue("No sources.")
+    q = (
+        "How many parameters does the Cappy scorer have, and what object detection score "
+        "does heuristic multi-task vision pre-training reach on COCO?"
+    )
+    ans, _ = _ask(q, llm, retriever)
+    assert not ans.abstained
+    assert "360 million" in ans.answer and "47.9" in ans.answer
+    assert len({c.paper_id for c in ans.citations}) == 2

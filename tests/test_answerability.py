@@ -131,3 +131,21 @@ def test_shipped_weights_cover_every_feature() -> None:
     assert set(w.question) == set(evidence.QUESTION_FEATURES)
     assert 0.0 < w.threshold < 1.0
     assert "dev" in str(w.meta.get("fitted_on", ""))
+
+
+def test_compound_questions_split_into_parts() -> None:
+    q = "How many languages does xP3 span, and across how many task families was UDR tested?"
+    assert evidence.sub_questions(q) == [
+        "How many languages does xP3 span?",
+        "across how many task families was UDR tested?",
+    ]
+    assert evidence.sub_questions("Compare the Cappy scorer with the T5 student.") == [
+        "the Cappy scorer?",
+        "the T5 student?",
+    ]
+    # one question, or a part that only makes sense with the first ("it"), stays whole
+    assert evidence.sub_questions("How many parameters does Cappy have?") == [
+        "How many parameters does Cappy have?"
+    ]
+    q2 = "Which LLM does LG-ANNA build on, and how many tasks is it evaluated on?"
+    assert evidence.sub_questions(q2)[-1] == q2

@@ -23,6 +23,7 @@ from assistant.evidence.terms import (
     lexical_coverage,
     mentions,
     question_kind,
+    sub_questions,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "mentions",
     "question_kind",
     "rank_sentences",
+    "sub_questions",
 ]

@@ -190,3 +190,30 @@ def lexical_coverage(question: str, texts: Sequence[str], titles: Sequence[str])
     for text, title in zip(texts, titles, strict=True):
         best = max(best, _coverage(focus_terms(question, [title]), [text], numeric=numeric))
     return best
+
+
+_QWORD = r"(?:what|how|which|where|who|when|whom|whose|why|in what|on what|by how|across how)"
+_PART_SPLIT = re.compile(
+    r"\s*[,;]?\s+and\s+(?=" + _QWORD + r"\b)|\s*;\s*|\?\s+(?=[A-Z])", re.IGNORECASE
+)
+_COMPARE_SPLIT = re.compile(
+    r"^\s*compare\s+(?P<a>.+?)\s+(?:with|to|and|against)\s+(?P<b>.+?)[.?]?\s*$", re.IGNORECASE
+)
+_BACK_REFERENCE = re.compile(r"\b(it|its|they|their|them|this|these|one|other)\b", re.IGNORECASE)
+MIN_PART_WORDS = 3  # "and how?" is not a question of its own
+
+
+def sub_questions(question: str) -> list[str]:
+    """The parts of a compound question ("How many languages does xP3 span, and across how
+    many task families was UDR tested?" -> two), or ``[question]`` when it has one part."""
+    m = _COMPARE_SPLIT.match(question)
+    if m:
+        parts = [m.group("a"), m.group("b")]
+    else:
+        parts = [p.strip(" ,;?") for p in _PART_SPLIT.split(question)]
+    parts = [p.rstrip(" .") for p in parts if len(p.split()) >= MIN_PART_WORDS]
+    if len(parts) < 2:
+        return [question]
+    # a part that says "it" means the first part's subject: the whole question carries it
+    parts = [question if _BACK_REFERENCE.search(p) else p + "?" for p in parts]
+    return list(dict.fromkeys(parts))
