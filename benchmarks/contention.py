@@ -278,11 +278,15 @@ def parse_settings(text: str, auto: int) -> tuple[list[Setting], list[str]]:
             continue
         if token == "auto":
             setting = Setting(f"auto={auto}", auto)
+        elif token == "policy":
+            setting = Setting("policy", auto, fixed=False)
         elif token.isdigit() and int(token) >= 1:
             setting = Setting(token, int(token))
         else:
             raise ValueError(f"--threads: {token!r} is neither 'auto' nor a positive count")
-        twin = next((s for s in out if s.threads == setting.threads), None)
+        twin = next(
+            (s for s in out if s.threads == setting.threads and s.fixed and setting.fixed), None
+        )
         if twin is not None:
             notes.append(f"{setting.label} threads is run once, as {twin.label}")
             continue
@@ -364,8 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--threads",
-        default="auto,1,2",
-        help="comma-separated thread settings: 'auto' (today's choice) and counts",
+        default="policy,auto,1",
+        help="comma-separated thread settings: 'policy' (LocalLLM re-deciding per call from "
+        "the other processes' load), 'auto' (every allowed CPU, fixed) and counts",
     )
     ap.add_argument("--questions", type=int, default=12, help="fixture questions (first N)")
     ap.add_argument("--papers", type=int, default=8, help="library papers to TL;DR (first N)")
@@ -433,6 +438,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _measure(args: argparse.Namespace, asst: Any, questions: list[str]) -> int:
     llm: Any = asst.llm
+    policy_type = type(llm.threads)  # assistant.llm.threads.ThreadPolicy
     auto = llm.n_threads  # what LocalLLM chose with n_threads unset
     try:
         settings, notes = parse_settings(args.threads, auto)
@@ -469,6 +475,8 @@ def _measure(args: argparse.Namespace, asst: Any, questions: list[str]) -> int:
         for cond in conditions:
             for s in order:
                 set_threads(llm, s.threads)
+                # a fixed count pins LocalLLM's policy; "policy" lets it re-decide per call
+                llm.threads = policy_type(s.threads if s.fixed else None)
                 for kind in BATCHES:
                     chunk = items[kind][r :: args.rounds]
                     cap = None
@@ -504,7 +512,7 @@ def _report(
     records: list[dict[str, Any]],
     auto: int,
 ) -> int:
-    auto_label = next((s.label for s in settings if s.threads == auto), None)
+    auto_label = next((s.label for s in settings if s.threads == auto and s.fixed), None)
 
     def ratio(num: float | None, den: float) -> float | None:
         return round(num / den, 3) if num is not None and den else None

@@ -7,8 +7,9 @@ Rows: answerable questions (qa_paraphrase, qa_answerable, qa_multi) and unanswer
 (qa_nearmiss, qa_unanswerable). Files without a ``split`` field were written and tuned on in
 round 1, so they count as dev. Each sentence of the retrieved abstracts is a training row,
 positive when it belongs to a gold paper and contains one of the question's key facts; the
-question combiner is then fitted on the dev questions, and its threshold chosen on dev (best
-answered share + declined near-miss share). No LLM runs: retrieval and the embedder only.
+question combiner is then fitted on the dev questions, and its threshold chosen on dev (least
+cost, a refused answerable question counting twice an answered near-miss). No LLM runs:
+retrieval and the embedder only.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from assistant.types import Paper
 from evals import metrics as M
 from evals.cases import FIXTURES_DIR, load_corpus
 
+NEAR_MISS_COST = 0.5  # an answered near-miss, relative to a refused answerable question
 L2 = 1.0  # ridge penalty: a few hundred rows, ten features
 
 
@@ -180,16 +182,19 @@ def probability(obs: Observed, weights: evidence.Weights) -> float:
 
 
 def pick_threshold(observed: Sequence[Observed], weights: evidence.Weights) -> float:
-    """The dev threshold with the best balanced accuracy between answering the answerable
-    and declining near-misses (Youden's J), fixed before looking at test."""
+    """The dev threshold with the lowest cost, where refusing an answerable question costs 1
+    and answering a near-miss NEAR_MISS_COST: an answered near-miss shows the closest
+    verbatim evidence (nothing false, just not the asked detail), a refusal shows nothing."""
     scores = [(probability(o, weights), o) for o in observed if o.row.kind != "off_topic"]
     ans = [p for p, o in scores if o.row.answerable]
     near = [p for p, o in scores if o.row.kind == "near_miss"]
-    best = (-1.0, 0.5)
+    best = (float("inf"), 0.5)
     for tau in sorted({round(p, 6) for p, _ in scores}):
-        j = np.mean([p >= tau for p in ans]) + np.mean([p < tau for p in near]) - 1
-        if j > best[0]:
-            best = (float(j), tau)
+        refused = float(np.mean([p < tau for p in ans]))
+        answered = float(np.mean([p >= tau for p in near]))
+        cost = refused + NEAR_MISS_COST * answered
+        if cost < best[0]:
+            best = (cost, tau)
     return best[1]
 
 
@@ -261,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "fitted_on": "dev split of qa_paraphrase, qa_answerable, qa_multi, qa_nearmiss, "
                 "qa_unanswerable (files without a split count as dev)",
                 "dev_questions": len(dev),
-                "threshold_rule": "max over dev of answered share + near-miss declined share",
+                "threshold_rule": "min over dev of refused-answerable share + "
+                f"{NEAR_MISS_COST} x answered-near-miss share",
                 "command": "python -m evals.fit_answerability --fit",
             },
         }

@@ -79,6 +79,11 @@ _HEAD_SKIP = grounding.content_words(
     "exactly specific roughly approximately total overall one two three four five six seven "
     "eight nine ten eleven twelve"
 )
+# names need not be capitalised: "three tasks (moment retrieval, highlight detection and ...)"
+_LISTED = re.compile(
+    r"\((?:[^()]*?,){1,}[^()]*\)?|\b(?:including|such as|namely|e\.g\.|i\.e\.)\s|\w:\s",
+    re.IGNORECASE,
+)
 _WINDOW = 8  # words between the asked-for thing and the value that fills it
 
 
@@ -92,27 +97,29 @@ def head_terms(question: str) -> set[str]:
     return {w for w in words if not w.isdigit()}
 
 
-def _tokens(sentence: str) -> list[str]:
-    return re.findall(r"[\w.%-]+", sentence)
-
-
 def slot_filled(question: str, sentence: str, kind: str, head: set[str]) -> float | None:
     """1.0 when a value of the asked type (a number, a name) sits near the asked-for thing,
     0.0 when the thing is mentioned with no such value, None when it is not mentioned."""
     if kind == "open" or not head:
         return None
-    toks = _tokens(sentence)
+    words = list(re.finditer(r"[\w.%-]+", sentence))
     # a compound modifier ("low-power sensor") describes something else, not the thing asked
-    stems = [grounding.content_words(t) if "-" not in t.strip("-") else set() for t in toks]
-    at = [i for i, ws in enumerate(stems) if ws and matches(head, set(ws))]
+    at = [
+        i
+        for i, m in enumerate(words)
+        if "-" not in m.group().strip("-")
+        and (ws := grounding.content_words(m.group()))
+        and matches(head, set(ws))
+    ]
     if not at:
         return None
     q_numbers = grounding.extract_numbers(question)
     for i in at:
-        window = " ".join(toks[max(0, i - _WINDOW) : i + _WINDOW + 1])
+        lo, hi = words[max(0, i - _WINDOW)], words[min(len(words) - 1, i + _WINDOW)]
+        window = sentence[lo.start() : hi.end() + 1]
         if kind == "quantity" and grounding.extract_numbers(window) - q_numbers:
             return 1.0
-        if kind == "name" and new_entities(window, question):
+        if kind == "name" and (new_entities(window, question) or _LISTED.search(window)):
             return 1.0
     return 0.0
 

@@ -1,6 +1,5 @@
-"""The chat model: a llama-cpp-python adapter implementing :class:`ChatModel`.
-
-The only module that imports ``llama_cpp``, inside functions, so importing it stays cheap.
+"""The chat model: a llama-cpp-python adapter implementing :class:`ChatModel` (the only module
+importing ``llama_cpp``, inside functions, so importing it stays cheap).
 
 * The GGUF (the bundled SmolLM2-135M, or the user's) is found and verified by :mod:`.files`,
   then loaded as :mod:`.runtime` prepares it (by default the bundled weights re-encoded as
@@ -13,6 +12,7 @@ The only module that imports ``llama_cpp``, inside functions, so importing it st
   ``max_tokens`` (capped to fit ``n_ctx``).
 * ``Llama`` is not thread-safe: every call that touches the context holds one lock behind a
   bounded queue (:class:`ModelGate`) that raises :class:`BusyError` instead of hanging.
+* Threads: ``n_threads`` if set, else re-decided before each call (:mod:`.threads`).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from assistant.llm.stream import (
     common_prefix,
     consume,
 )
+from assistant.llm.threads import ThreadPolicy
 from assistant.protocols import Generation, Message
 
 if TYPE_CHECKING:
@@ -78,7 +79,8 @@ class LocalLLM:
                 raise ModelError(f"model file not found: {self.model_path}")
         self.name: str = self.model_path.stem
         self.n_ctx: int = settings.n_ctx
-        self.n_threads: int = settings.n_threads or cpu_threads()
+        self.threads = ThreadPolicy(settings.n_threads)  # fixed, or re-decided per call
+        self.n_threads: int = self.threads.current
         self.load_s: float | None = None  # seconds the Llama constructor took
         self.runtime_kind = resolve_kind(settings.model_runtime, bundled=self.bundled)
         self.runtime: RuntimeFile | None = None  # the file actually loaded (after load)
@@ -100,7 +102,6 @@ class LocalLLM:
         self.stats = LLMStats()
         self.trace: list[TraceEntry] | None = None  # set to a list to record every generation
 
-    # --- identity -------------------------------------------------------------------------------
     @property
     def sha256(self) -> str:
         """The model file's sha256, verified against the pin (or model_sha256) on first use."""
@@ -113,8 +114,7 @@ class LocalLLM:
 
     @sha256.setter
     def sha256(self, value: str) -> None:
-        # Only so LocalLLM matches ChatModel, whose ``sha256`` is a plain (settable) attribute;
-        # declaring it a read-only property in the Protocol would make this unnecessary.
+        # only so LocalLLM matches ChatModel, whose ``sha256`` is a plain (settable) attribute
         raise AttributeError("LocalLLM.sha256 is read-only")
 
     @property
@@ -126,7 +126,6 @@ class LocalLLM:
         """True while a generation holds the model."""
         return self._gate.busy
 
-    # --- loading ----------------------------------------------------------------------------------
     def load(self) -> float:
         """Verify and load the model now (normally lazy); return the load time in seconds."""
         self._ensure_loaded()
@@ -210,7 +209,6 @@ class LocalLLM:
         stop_ids, self._stop_texts = end_tokens(template, eos_text, one_token)
         self._stop_ids = frozenset(stop_ids | ({eos_id} if eos_id >= 0 else set()))
 
-    # --- tokens -----------------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
         """Tokens of plain ``text`` (no BOS, special-token text counted as ordinary text)."""
         llama = self._ensure_loaded()
@@ -273,7 +271,6 @@ class LocalLLM:
         """Exactly the tokens :meth:`generate` will feed the model for ``messages``."""
         return len(self.prompt_token_ids(messages))
 
-    # --- generation -------------------------------------------------------------------------------
     def generate(
         self,
         messages: Sequence[Message],
@@ -324,6 +321,9 @@ class LocalLLM:
         stops = [s for s in (*stop, *self._stop_texts) if s]
         llama = self._ensure_loaded()
         with self._gate.hold():
+            if (n := self.threads.decide()) != self.n_threads:
+                llama._ctx.set_n_threads(n, n)  # llama_set_n_threads on the live context
+                self.n_threads = n
             try:
                 return self._decode(llama, tokens, budget, stops, temperature, seed, on_token)
             except CallbackError as exc:  # the caller's own on_token failed: not a model error
