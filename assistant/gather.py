@@ -36,7 +36,7 @@ class Evidence:
     answerable: bool = False
 
 
-def _sources(
+def evidence_sources(
     hits: Sequence[Hit], abstracts: dict[str, str], named: set[str]
 ) -> list[evidence.Source]:
     sources = [
@@ -72,21 +72,25 @@ def leads_for(
     return leads
 
 
-def _abstracts(retriever: Retriever, hits: Sequence[Hit], known: dict[str, str]) -> None:
+def paper_abstracts(
+    retriever: Retriever, hits: Sequence[Hit], known: dict[str, str] | None = None
+) -> dict[str, str]:
+    """``known`` extended with the sanitised abstract of every paper in ``hits``."""
+    known = {} if known is None else known
     for h in hits:
         if h.paper_id not in known:
             paper = retriever.store.get_paper(h.paper_id)
             # Abstracts are data: planted instructions never reach the model or count as evidence.
             known[h.paper_id] = sanitize_source(paper.abstract if paper else "")
+    return known
 
 
 def gather(query: str, retrieval: Retrieval, retriever: Retriever) -> Evidence:
     hits = [h.model_copy(update={"text": sanitize_source(h.text)}) for h in retrieval.hits]
-    abstracts: dict[str, str] = {}
-    _abstracts(retriever, hits, abstracts)
+    abstracts = paper_abstracts(retriever, hits)
     parts = evidence.sub_questions(query)
     if len(parts) == 1:
-        sources = _sources(hits, abstracts, set(retrieval.named))
+        sources = evidence_sources(hits, abstracts, set(retrieval.named))
         ranked = evidence.rank_sentences(query, sources, retriever.embedder)
         decision = evidence.decide(query, ranked, sources)
         return Evidence(
@@ -102,10 +106,10 @@ def gather(query: str, retrieval: Retrieval, retriever: Retriever) -> Evidence:
         if sub.gated or not sub.hits:
             continue
         extra = [h.model_copy(update={"text": sanitize_source(h.text)}) for h in sub.hits]
-        _abstracts(retriever, extra, abstracts)
+        paper_abstracts(retriever, extra, abstracts)
         known = {h.paper_id for h in out.hits}
         out.hits += [h for h in extra if h.paper_id not in known]
-        sources = _sources(extra, abstracts, set(sub.named))
+        sources = evidence_sources(extra, abstracts, set(sub.named))
         ranked = evidence.rank_sentences(part, sources, retriever.embedder)
         decision = evidence.decide(part, ranked, sources)
         out.probability = max(out.probability, decision.probability)

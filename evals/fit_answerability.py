@@ -27,7 +27,7 @@ import numpy as np
 
 from assistant import evidence
 from assistant.config import load_settings
-from assistant.gather import leads_for
+from assistant.gather import evidence_sources, leads_for, paper_abstracts
 from assistant.service import Assistant
 from assistant.types import Paper
 from evals import metrics as M
@@ -96,21 +96,9 @@ def observe(assistant: Assistant, rows: Sequence[Row]) -> list[Observed]:
         if retrieval.gated or not retrieval.hits:
             out.append(Observed(row, True, [], []))
             continue
-        sources = []
-        for rank, h in enumerate(retrieval.hits):
-            paper = retriever.store.get_paper(h.paper_id)
-            sources.append(
-                evidence.Source(
-                    key=rank + 1,
-                    paper_id=h.paper_id,
-                    title=h.title,
-                    abstract=paper.abstract if paper else h.text,
-                    rank=rank,
-                    named=h.paper_id in retrieval.named,
-                )
-            )
-        # as the answerer does: a question naming a paper is answered from that paper alone
-        sources = [s for s in sources if s.named] or sources
+        # the sources exactly as the answerer builds them (a named paper alone, if any)
+        abstracts = paper_abstracts(retriever, retrieval.hits)
+        sources = evidence_sources(retrieval.hits, abstracts, set(retrieval.named))
         cands = evidence.rank_sentences(row.question, sources, retriever.embedder)
         out.append(Observed(row, False, cands, sources))
     return out
