@@ -104,13 +104,49 @@ def title_names(title: str) -> set[str]:
     return names
 
 
+_TOKEN_RE = r"([A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)"
+# "we propose Tree-of-Code", "dubbed UniVTG"; "our ... styler (mmSSR)", "we propose a ... (UDR)"
+_COINED = (
+    re.compile(
+        r"\b(?:propose[sd]?|present|introduce|develop|dubbed|called|named|termed)\s+"
+        r"(?:an?\s+|the\s+)?" + _TOKEN_RE
+    ),
+    re.compile(r"\b(?:[Oo]ur|[Ww]e)\b[^()]{0,100}?\(" + _TOKEN_RE + r"\)"),
+)
+
+
+# the field's own acronyms, which an abstract may spell in a proposing sentence
+_FIELD_ACRONYMS = frozenset(
+    "SOTA SSL SFT RL RLHF LLM LM MLLM VLM LVLM NLP NLU NLG CV COT MOE GPU API MTL RAG QA VQA "
+    "IR ICL PEFT LORA GNN CNN RNN MLP".split()
+)
+
+
+def text_names(text: str) -> set[str]:
+    """Names an abstract coins for its own work: a coined name right after "we propose" or
+    "dubbed", or in parentheses after "our ..." / "we ..." ("our ... scorers and styler
+    (mmSSR)")."""
+    return {
+        m
+        for rx in _COINED
+        for m in rx.findall(text)
+        if _name_like(m) and m.upper().rstrip("S") not in _FIELD_ACRONYMS
+    }
+
+
 def _paper_names(chunks: Sequence[Hit]) -> dict[str, set[str]]:
-    """Coined title names -> the papers they name, keeping only names that few papers mention
-    anywhere (title or text): a generic acronym (LLM, RAG) names a topic, not a paper."""
+    """Coined names (the title's, and those the abstract coins) -> the papers they name,
+    keeping only names that few papers mention anywhere (title or text): a generic acronym
+    (LLM, RAG) names a topic, not a paper."""
     names: dict[str, set[str]] = {}
+    texts: dict[str, list[str]] = {}
     for c in chunks:
         for name in title_names(c.title):
             names.setdefault(name, set()).add(c.paper_id)
+        texts.setdefault(c.paper_id, []).append(c.text)
+    for paper_id, parts in texts.items():
+        for name in text_names(" ".join(parts)):
+            names.setdefault(name, set()).add(paper_id)
     mentions: dict[str, set[str]] = {n: set() for n in names}
     for c in chunks:
         for token in set(_NAME.findall(f"{c.title} {c.text}")):

@@ -113,19 +113,40 @@ def label(obs: Observed, c: evidence.Candidate) -> bool:
     )
 
 
-def _newton(X: np.ndarray, y: np.ndarray, bias: int) -> np.ndarray:
-    """Ridge-penalised logistic regression (the bias unpenalised), by Newton steps."""
-    w = np.zeros(X.shape[1])
-    pen = np.full(X.shape[1], L2)
+def _newton(
+    X: np.ndarray, y: np.ndarray, bias: int, signs: Sequence[int] | None = None
+) -> np.ndarray:
+    """Ridge-penalised logistic regression (the bias unpenalised), by Newton steps; with
+    ``signs``, weight j keeps sign ``signs[j]`` (0: free), by an active set: a weight that
+    would cross zero is held at zero, and released when the gradient asks for its sign."""
+    n = X.shape[1]
+    sign = np.array(signs if signs is not None else [0] * n, dtype=float)
+    pen = np.full(n, L2)
     pen[bias] = 0.0
-    for _ in range(100):
+    held = np.zeros(n, dtype=bool)
+    w = np.zeros(n)
+    for _ in range(2 * n + 2):
+        free = ~held
+        for _ in range(100):
+            p = 1 / (1 + np.exp(-X @ w))
+            grad = X.T @ (p - y) + pen * w
+            hess = (X * (p * (1 - p))[:, None]).T @ X + np.diag(pen) + 1e-9 * np.eye(n)
+            step = np.zeros(n)
+            step[free] = np.linalg.solve(hess[np.ix_(free, free)], grad[free])
+            w -= step
+            if np.abs(step).max() < 1e-8:
+                break
+        crossed = (sign * w < 0) & free
+        if crossed.any():
+            held |= crossed
+            w[held] = 0.0
+            continue
         p = 1 / (1 + np.exp(-X @ w))
         grad = X.T @ (p - y) + pen * w
-        hess = (X * (p * (1 - p))[:, None]).T @ X + np.diag(pen) + 1e-9 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
+        wants = held & (sign * -grad > 1e-9)  # moving off zero in the allowed direction helps
+        if not wants.any():
             break
+        held &= ~wants
     return w
 
 
@@ -149,7 +170,8 @@ def fit_questions(observed: Sequence[Observed]) -> dict[str, float]:
     rows = [o for o in observed if o.candidates]
     X = np.array([[_qfeatures(o)[k] for k in evidence.QUESTION_FEATURES] for o in rows])
     y = np.array([1.0 if o.row.answerable else 0.0 for o in rows])
-    w = _newton(X, y, evidence.QUESTION_FEATURES.index("bias"))
+    signs = [evidence.QUESTION_SIGNS[k] for k in evidence.QUESTION_FEATURES]
+    w = _newton(X, y, evidence.QUESTION_FEATURES.index("bias"), signs)
     return {k: round(float(v), 5) for k, v in zip(evidence.QUESTION_FEATURES, w, strict=True)}
 
 

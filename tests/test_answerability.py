@@ -26,6 +26,10 @@ def _span(question: str, sentence: str) -> str:
         ("Which dataset is Uni-CoT evaluated on?", "name"),
         ("What backbone does TaskExpert use?", "name"),
         ("What is the core idea behind successive prompting?", "open"),
+        ("What problem does Tree-of-Code solve?", "open"),
+        ("Who funded the UniVTG work?", "name"),
+        ("What GPU did the Cappy authors use?", "name"),
+        ("Which stages does the survey cover?", "name"),
     ],
 )
 def test_question_kind(question: str, kind: str) -> None:
@@ -36,6 +40,9 @@ def test_head_terms_name_what_is_asked_for() -> None:
     assert terms.head_terms("How many GPU hours did it take to train Uni-CoT?") == {"gpu", "hour"}
     assert "backbon" in terms.head_terms("Which backbone network does TaskExpert use?")
     assert terms.head_terms("Which 11 LLMs were evaluated?") == {"llm"}  # counts are not heads
+    # "how large is X": the thing measured is the subject
+    assert terms.head_terms("How large is the GUIDE dataset?") == {"dataset"}
+    assert terms.head_terms("How big is the data pool that mmSSR selects from?") == {"pool"}
 
 
 def test_slot_filled_tells_a_count_from_a_name() -> None:
@@ -149,3 +156,26 @@ def test_compound_questions_split_into_parts() -> None:
     ]
     q2 = "Which LLM does LG-ANNA build on, and how many tasks is it evaluated on?"
     assert evidence.sub_questions(q2)[-1] == q2
+
+
+def test_question_weights_keep_their_declared_signs() -> None:
+    evidence.load_weights.cache_clear()
+    w = evidence.load_weights()
+    for name, sign in evidence.QUESTION_SIGNS.items():
+        assert sign * w.question[name] >= 0, name
+
+
+def test_sign_constrained_fit_holds_a_wrong_way_weight_at_zero() -> None:
+    import numpy as np
+
+    from evals.fit_answerability import _newton
+
+    rng = np.random.default_rng(0)
+    good = rng.normal(size=200)
+    spurious = rng.normal(size=200)
+    y = (good + 0.8 * spurious + rng.normal(scale=0.3, size=200) > 0).astype(float)
+    X = np.column_stack([good, spurious, np.ones(200)])
+    free = _newton(X, y, bias=2)
+    assert free[1] > 0.5  # unconstrained, the fit uses the spurious feature
+    held = _newton(X, y, bias=2, signs=[1, -1, 0])
+    assert held[1] == 0.0 and held[0] > 0.5  # constrained, it may not take that sign

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from assistant.evidence import lexical_coverage as sufficient_evidence
-from assistant.retrieve import named_papers, title_names
+from assistant.retrieve import named_papers, text_names, title_names
 from assistant.testing import FakeLLM
 from assistant.tldr import lead_sentences
 
@@ -15,6 +15,16 @@ def test_coined_names_are_found_and_title_case_compounds_are_not() -> None:
     assert title_names("Uni-CoT: Towards Unified Reasoning") == {"Uni-CoT"}
     assert title_names("Learning to Segment from Scribbles using Multi-scale Gates") == set()
     assert title_names("Rethinking Things: A Two Word Lead") == set()
+
+
+def test_names_an_abstract_coins_for_its_own_work() -> None:
+    text = (
+        "In this paper, we propose Unified Demonstration Retriever (UDR), a single model. "
+        "Our multi-modal rich scorers and styler (mmSSR) scale. Then, we propose ToolNet, "
+        "a framework. Results are SOTA on MTEB. We fine-tune with supervised data (SFT). "
+        "We evaluated our model on several medical (ACDC, LVSC) datasets."
+    )
+    assert text_names(text) == {"UDR", "mmSSR", "ToolNet"}
 
 
 def test_named_papers_is_exact_and_ignores_names_shared_by_many_papers() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from assistant.evidence.scorer import (
     FEATURES,
     QUESTION_FEATURES,
+    QUESTION_SIGNS,
     WEIGHTS_FILE,
     Candidate,
     Decision,
@@ -29,6 +30,7 @@ from assistant.evidence.terms import (
 __all__ = [
     "FEATURES",
     "QUESTION_FEATURES",
+    "QUESTION_SIGNS",
     "WEIGHTS_FILE",
     "Candidate",
     "Decision",

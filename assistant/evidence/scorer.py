@@ -194,9 +194,26 @@ QUESTION_FEATURES = (
     "slot",
     "slot_missing_only",
     "quantity_match",
-    "named_paper",
+    "open_named",
+    "head_absent",
     "bias",
 )
+# The sign each question feature's weight may take (0: either). Evidence for the question can
+# only raise its probability and the near-miss pattern only lower it, whatever a small dev set
+# happens to correlate: the fit keeps these signs (evals/fit_answerability.py).
+QUESTION_SIGNS = {
+    "lexical_pass": 1,
+    "lexical": 1,
+    "best_sentence": 1,
+    "dense": 1,
+    "focus": 1,
+    "slot": 1,
+    "slot_missing_only": -1,
+    "quantity_match": 1,
+    "open_named": 0,
+    "head_absent": -1,
+    "bias": 0,
+}
 
 
 def question_features(
@@ -219,7 +236,10 @@ def question_features(
         "slot": slot,
         "slot_missing_only": float(top("slot_missing") > 0 and slot == 0),
         "quantity_match": top("quantity_match"),
-        "named_paper": float(any(s.named for s in sources)),
+        # "What is UniVTG?": an abstract always says what its own paper is about
+        "open_named": float(question_kind(question) == "open" and any(s.named for s in sources)),
+        # "How many annotators ...?" where no retrieved sentence mentions annotators
+        "head_absent": float(bool(head_terms(question)) and top("head") == 0),
         "bias": 1.0,
     }
 

@@ -28,10 +28,13 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _NAME = re.compile(
-    r"\b(which|what|name)\b.{0,40}?\b(dataset|datasets|benchmark|benchmarks|model|models|"
+    r"\b(?:which|who|whom|whose)\b|"
+    r"\b(what|name)\b.{0,40}?\b(dataset|datasets|benchmark|benchmarks|model|models|"
     r"baseline|baselines|method|methods|metric|metrics|task|tasks|language|languages|"
     r"backbone|encoder|decoder|architecture|llm|llms|corpus|corpora|library|tool|tools|domain|"
-    r"domains|framework|algorithm|technique|techniques|objective|objectives|loss|approach)\b",
+    r"domains|framework|algorithm|technique|techniques|objective|objectives|loss|approach|"
+    r"gpu|gpus|hardware|optimi[sz]er|licen[cs]e|version|tokeni[sz]er|venue|company|platform|"
+    r"organi[sz]ation|institution|university|software|simulator|engine|country|countries)\b",
     re.IGNORECASE,
 )
 PREFIX = 5  # stems sharing this many leading letters count as one term (collected/collection)
@@ -70,9 +73,15 @@ def mentions(terms: set[str], words: set[str]) -> bool:
 
 
 _HEAD_AFTER = re.compile(
-    r"\b(?:how many|how much|which|what|name the|name)\s+((?:[\w-]+\s+){0,3}?[\w-]+)"
+    r"\b(?:how many|how much|which|what|who|name the|name)\s+((?:[\w-]+\s+){0,3}?[\w-]+)"
     r"(?=\s+(?:do|does|did|is|are|was|were|has|have|had|can|could|would|will|in|of|on|for|"
     r"from|with|to|at|by|that|it|they|the)\b|[?,]|$)",
+    re.IGNORECASE,
+)
+# "How large is the GUIDE dataset?": the thing measured is the subject's last word
+_HEAD_OF_SIZE = re.compile(
+    r"\bhow (?:large|big|long|small|fast|deep|wide)\s+(?:is|are|was|were)\s+(?:the\s+)?"
+    r"(?:[\w-]+\s+){0,3}?([\w-]+)(?=\s*[?,]|\s*$|\s+(?:in|of|on|for|that|used)\b)",
     re.IGNORECASE,
 )
 _HEAD_SKIP = grounding.content_words(
@@ -90,7 +99,7 @@ _WINDOW = 8  # words between the asked-for thing and the value that fills it
 def head_terms(question: str) -> set[str]:
     """The thing the question asks for ("GPU hours" in "How many GPU hours ...", "backbone" in
     "Which backbone network ..."): the words right after the question word."""
-    m = _HEAD_AFTER.search(question)
+    m = _HEAD_AFTER.search(question) or _HEAD_OF_SIZE.search(question)
     if not m:
         return set()
     words = grounding.content_words(m.group(1)) - GENERIC - _HEAD_SKIP
