@@ -20,6 +20,7 @@ from assistant.retrieve import Retrieval, Retriever
 from assistant.types import Hit
 
 MULTI_LEAD_FLOOR = 0.2  # a second paper's best sentence leads only when this likely to answer
+SECOND_LEAD_RATIO = 0.5  # a second sentence of the lead paper leads at this share of its score
 _COMPARE = re.compile(
     r"\b(compare|compared|comparison|both|each|versus|vs\.?|two papers|three papers|"
     r"difference between|differ)\b",
@@ -59,16 +60,23 @@ def leads_for(
     question: str, ranked: Sequence[evidence.Candidate], sources: Sequence[evidence.Source]
 ) -> list[evidence.Candidate]:
     """The best sentence, and for a question comparing papers (naming two, or "compare") the
-    best of each other paper too, when likely enough."""
+    best of each other paper too, when likely enough; otherwise a second sentence of the same
+    paper when it is nearly as likely to answer (the answer often spans two sentences)."""
     if not ranked:
         return []
-    leads = [ranked[0]]
+    top = ranked[0]
+    leads = [top]
     if sum(s.named for s in sources) >= 2 or _COMPARE.search(question):
-        seen = {ranked[0].source.paper_id}
+        seen = {top.source.paper_id}
         for c in ranked[1:]:
             if c.source.paper_id not in seen and c.score >= MULTI_LEAD_FLOOR:
                 leads.append(c)
                 seen.add(c.source.paper_id)
+        return leads
+    for c in ranked[1:3]:
+        if c.source.key == top.source.key and c.score >= SECOND_LEAD_RATIO * top.score:
+            leads.append(c)
+            break
     return leads
 
 

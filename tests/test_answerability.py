@@ -179,3 +179,21 @@ def test_sign_constrained_fit_holds_a_wrong_way_weight_at_zero() -> None:
     assert free[1] > 0.5  # unconstrained, the fit uses the spurious feature
     held = _newton(X, y, bias=2, signs=[1, -1, 0])
     assert held[1] == 0.0 and held[0] > 0.5  # constrained, it may not take that sign
+
+
+def _cand(src: evidence.Source, sentence: str, score: float) -> evidence.Candidate:
+    return evidence.Candidate(source=src, sentence=sentence, index=0, features={}, score=score)
+
+
+def test_a_second_sentence_of_the_lead_paper_leads_when_nearly_as_likely() -> None:
+    from assistant.gather import SECOND_LEAD_RATIO, leads_for
+
+    a = _source("x")
+    b = evidence.Source(key=2, paper_id="p2", title="Beta", abstract="y")
+    q = "How does Alpha train?"
+    close = [_cand(a, "A1.", 0.8), _cand(b, "B1.", 0.7), _cand(a, "A2.", 0.8 * SECOND_LEAD_RATIO)]
+    assert [c.sentence for c in leads_for(q, close, [a, b])] == ["A1.", "A2."]
+    far = [_cand(a, "A1.", 0.8), _cand(a, "A2.", 0.79 * SECOND_LEAD_RATIO)]
+    assert [c.sentence for c in leads_for(q, far, [a])] == ["A1."]
+    other_paper = [_cand(a, "A1.", 0.8), _cand(b, "B1.", 0.79)]
+    assert [c.sentence for c in leads_for(q, other_paper, [a, b])] == ["A1."]
