@@ -117,8 +117,11 @@ _COINED = (
 
 # the field's own acronyms, which an abstract may spell in a proposing sentence
 _FIELD_ACRONYMS = frozenset(
-    "SOTA SSL SFT RL RLHF LLM LM MLLM VLM LVLM NLP NLU NLG CV COT MOE GPU API MTL RAG QA VQA "
-    "IR ICL PEFT LORA GNN CNN RNN MLP".split()
+    re.findall(
+        r"\S+",
+        "SOTA SSL SFT RL RLHF LLM LM MLLM VLM LVLM NLP NLU NLG CV COT MOE GPU API MTL RAG QA VQA "
+        "IR ICL PEFT LORA GNN CNN RNN MLP",
+    )
 )
 
 
