@@ -197,3 +197,19 @@ def test_a_second_sentence_of_the_lead_paper_leads_when_nearly_as_likely() -> No
     assert [c.sentence for c in leads_for(q, far, [a])] == ["A1."]
     other_paper = [_cand(a, "A1.", 0.8), _cand(b, "B1.", 0.79)]
     assert [c.sentence for c in leads_for(q, other_paper, [a, b])] == ["A1."]
+
+
+def test_a_question_for_several_names_gets_the_whole_list() -> None:
+    s = "We evaluated our model on several medical (ACDC, LVSC, CHAOS) and non-medical (PPSS) sets."
+    assert _span("Which medical datasets was it evaluated on?", s) == "ACDC, LVSC, CHAOS"
+    s2 = "We evaluate IRanker-3B on nine datasets across three scenarios: recommendation, routing."
+    assert _span("Which scenarios is IRanker tried on?", s2) == "recommendation, routing"
+    assert terms.asks_for_several("Which benchmarks were used?")
+    assert not terms.asks_for_several("Which dataset is it evaluated on?")
+
+
+def test_a_question_for_a_gain_gets_the_percentage() -> None:
+    s = "Results on two datasets with ten LLMs show ToC boosts accuracy by nearly 20% over CodeAct."
+    assert _span("How much does Tree-of-Code improve over CodeAct?", s).startswith("20%")
+    s2 = "ShapefileGPT achieved a task success rate of 95.24%, outperforming the GPT series."
+    assert _span("What task success rate does ShapefileGPT report?", s2).startswith("95.24%")

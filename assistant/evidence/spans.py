@@ -7,7 +7,14 @@ from __future__ import annotations
 import re
 
 from assistant import grounding
-from assistant.evidence.terms import GENERIC, head_terms, matches, new_entities, question_kind
+from assistant.evidence.terms import (
+    GENERIC,
+    asks_for_several,
+    head_terms,
+    matches,
+    new_entities,
+    question_kind,
+)
 
 _NUMBER_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens|hundreds|thousands"
@@ -15,6 +22,11 @@ _NUMBER_WORDS = (
 _NUMBER = re.compile(
     r"(?<![\w.])(?:[~≈<>]\s?)?(?:\d+(?:[.,]\d+)*\+?(?:\s?(?:%|percent|x|×|[KMBkmb]\b|"
     r"million|billion|thousand|trillion))?|(?:" + _NUMBER_WORDS + r")\b)",
+    re.IGNORECASE,
+)
+_MEASURE = re.compile(
+    r"\b(?:accuracy|percent|percentage|gain|gains|improve\w*|better|boost\w*|"
+    r"success rate|error rate|win rate)\b",
     re.IGNORECASE,
 )
 _UNIT_WORDS = 3  # a number's noun: "3.5K videos", "360 million parameters", "11 tasks"
@@ -78,6 +90,7 @@ def _number_span(question: str, sentence: str) -> tuple[int, int] | None:
     q_numbers = grounding.extract_numbers(question)
     q_lower = question.lower()
     anchors = _anchors(question, sentence)
+    measure = bool(_MEASURE.search(question))
     best: tuple[float, tuple[int, int]] | None = None
     for m in _NUMBER.finditer(sentence):
         token = m.group().strip()
@@ -90,6 +103,8 @@ def _number_span(question: str, sentence: str) -> tuple[int, int] | None:
         cost = _distance(start, tail, anchors)
         if re.fullmatch(r"(19|20)\d\d", token):  # a year rarely answers "how many"
             cost += 100
+        if measure and not re.search(r"%|percent", sentence[start:tail]):
+            cost += 40  # "how much better / what accuracy": a percentage, not a count
         if best is None or cost < best[0]:
             best = (cost, (start, tail))
     return _trim(sentence, *best[1]) if best else None
@@ -113,6 +128,25 @@ def _entity_span(
         if s2 >= end and re.fullmatch(r"[\s,]*(?:and|or)?\s*", sentence[end:s2]):
             end = e2
     return _trim(sentence, start, end)
+
+
+_PAREN_LIST = re.compile(r"\(([^()]*?(?:,|\band\b)[^()]*?)\)")
+_COLON_LIST = re.compile(r":\s*([^.;:()]*?(?:,|\band\b)[^.;:()]*?)(?=[.;]|$)")
+
+
+def _list_span(sentence: str, anchors: list[int], reach: int) -> tuple[int, int] | None:
+    """A listed set of names next to what is asked for: "(ACDC, LVSC, CHAOS)", "three
+    scenarios: recommendation, routing, and passage ranking"."""
+    best: tuple[float, tuple[int, int]] | None = None
+    for pattern in (_PAREN_LIST, _COLON_LIST):
+        for m in pattern.finditer(sentence):
+            start, end = m.span(1)
+            if len(sentence[start:end].split()) > MAX_SPAN_WORDS + 4:
+                continue
+            cost = _distance(start, end, anchors)
+            if cost <= reach and (best is None or cost < best[0]):
+                best = (cost, (start, end))
+    return _trim(sentence, *best[1]) if best else None
 
 
 def _cue_span(question: str, sentence: str, anchors: list[int]) -> tuple[int, int] | None:
@@ -154,8 +188,12 @@ def mark_span(question: str, sentence: str, *, kind: str | None = None) -> tuple
     """
     kind = kind or question_kind(question)
     anchors = _anchors(question, sentence)
-    if kind == "quantity":
+    if kind == "quantity" or _MEASURE.search(question):  # "what task success rate ...?"
         span = _number_span(question, sentence)
+        if span:
+            return span
+    if kind == "name" and asks_for_several(question):  # "which datasets": all of them
+        span = _list_span(sentence, anchors, 30)
         if span:
             return span
     span = _entity_span(question, sentence, anchors, 60 if kind == "name" else 25)

@@ -106,6 +106,13 @@ def head_terms(question: str) -> set[str]:
     return {w for w in words if not w.isdigit()}
 
 
+def asks_for_several(question: str) -> bool:
+    """ "Which medical datasets ...?", "What benchmarks ...?": the asked-for thing is plural."""
+    m = _HEAD_AFTER.search(question)
+    last = m.group(1).split()[-1].lower() if m else ""
+    return len(last) >= 4 and last.endswith("s") and not last.endswith(("ss", "us", "is"))
+
+
 def slot_filled(question: str, sentence: str, kind: str, head: set[str]) -> float | None:
     """1.0 when a value of the asked type (a number, a name) sits near the asked-for thing,
     0.0 when the thing is mentioned with no such value, None when it is not mentioned."""
