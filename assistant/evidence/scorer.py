@@ -223,10 +223,13 @@ def question_features(
     lexical coverage over the sources."""
     lexical = lexical_coverage(question, [s.abstract for s in sources], [s.title for s in sources])
 
-    def top(key: str) -> float:
-        return max((c.features[key] for c in candidates), default=0.0)
+    def top(key: str, among: Sequence[Candidate] = candidates) -> float:
+        return max((c.features[key] for c in among), default=0.0)
 
-    slot = top("slot")
+    # whether the asked-for thing has a value is read in the paper the answer would lead with:
+    # a name next to "datasets" in another paper's abstract fills nothing
+    lead = [c for c in candidates if candidates and c.source.key == candidates[0].source.key]
+    slot = top("slot", lead)
     return {
         "lexical_pass": float(lexical > 0),
         "lexical": lexical,
@@ -234,7 +237,7 @@ def question_features(
         "dense": top("dense"),
         "focus": top("focus"),
         "slot": slot,
-        "slot_missing_only": float(top("slot_missing") > 0 and slot == 0),
+        "slot_missing_only": float(top("slot_missing", lead) > 0 and slot == 0),
         "quantity_match": top("quantity_match"),
         # "What is UniVTG?": an abstract always says what its own paper is about
         "open_named": float(question_kind(question) == "open" and any(s.named for s in sources)),

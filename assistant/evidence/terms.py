@@ -89,8 +89,11 @@ _HEAD_SKIP = grounding.content_words(
     "eight nine ten eleven twelve"
 )
 # names need not be capitalised: "three tasks (moment retrieval, highlight detection and ...)"
+# (a colon only when a list of short items follows: "three scenarios: recommendation, routing,
+# and passage ranking", not "4 NLP benchmarks: First, compared to ...")
 _LISTED = re.compile(
-    r"\((?:[^()]*?,){1,}[^()]*\)?|\b(?:including|such as|namely|e\.g\.|i\.e\.)\s|\w:\s",
+    r"\((?:[^()]*?,){1,}[^()]*\)?|\b(?:including|such as|namely|e\.g\.|i\.e\.)\s|"
+    r"\w:\s+(?:[\w-]+\s+){0,2}[\w-]+\s*,\s*(?:[\w-]+\s+){0,2}[\w-]+\s*(?:,|\band\b|\bor\b)",
     re.IGNORECASE,
 )
 _WINDOW = 8  # words between the asked-for thing and the value that fills it
