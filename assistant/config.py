@@ -124,6 +124,13 @@ class Settings(BaseSettings):
         "several processes can then use it at once.",
     )
     chroma_token: SecretStr | None = Field(None, description="Token for a Chroma server's auth.")
+    chroma_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest wait for the Chroma server to answer one request (connecting "
+        "included) before the command fails; only used with chroma_url.",
+    )
     llm_base_url: str | None = Field(
         None,
         description="An OpenAI-compatible server (http://host:port/v1: llama.cpp, "
@@ -230,7 +237,15 @@ class Settings(BaseSettings):
 # must never reach provenance, and UI replicas reaching one server by different URLs share
 # TL;DRs); the server's model name is in provenance already.
 CONNECTION_SETTINGS = frozenset(
-    {"chroma_url", "chroma_token", "llm_base_url", "llm_api_key", "llm_timeout_s", "model_slots"}
+    {
+        "chroma_url",
+        "chroma_token",
+        "chroma_timeout_s",
+        "llm_base_url",
+        "llm_api_key",
+        "llm_timeout_s",
+        "model_slots",
+    }
 )
 SECRET_SETTINGS = ("auth", "chroma_token", "llm_api_key")  # masked by `assistant config`
 

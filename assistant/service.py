@@ -63,7 +63,7 @@ def store_backend(settings: Settings) -> StoreBackend:
 
     if settings.chroma_url:
         token = settings.chroma_token.get_secret_value() if settings.chroma_token else None
-        return ChromaBackend(settings.chroma_url, token)
+        return ChromaBackend(settings.chroma_url, token, settings.chroma_timeout_s)
     return ChromaBackend()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
-from assistant.config import Settings, load_settings
+from assistant.config import CONNECTION_SETTINGS, Settings, load_settings
 from assistant.errors import UsageError
 
 
@@ -121,3 +121,19 @@ def test_config_command_bad_file_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["config", "--json", "--config", str(cfg)]) == 2
     err = json.loads(capsys.readouterr().out)
     assert err["type"] == "UsageError" and "bogus_knob" in err["error"]
+
+
+def test_chroma_timeout_from_env_shows_in_config_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert load_settings().chroma_timeout_s == 30.0
+    monkeypatch.setenv("ASSISTANT_CHROMA_TIMEOUT_S", "2.5")
+    assert load_settings().chroma_timeout_s == 2.5
+    assert main(["config", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chroma_timeout_s"] == 2.5
+    # how to reach the server, not an output knob: kept out of the provenance fingerprint
+    assert "chroma_timeout_s" in CONNECTION_SETTINGS
+    assert load_settings().fingerprint() == load_settings(chroma_timeout_s=9.0).fingerprint()
+    monkeypatch.setenv("ASSISTANT_CHROMA_TIMEOUT_S", "0")
+    with pytest.raises(UsageError, match="chroma_timeout_s"):
+        load_settings()

@@ -21,7 +21,7 @@ cause or meet (a full or read-only disk, a collection deleted by another process
 is down or stops mid-write) into a ``StoreError`` naming the store (its directory or URL), by a
 table where the most specific class wins. Anything not in the table is a bug and propagates
 unchanged. chromadb's HTTP client lets httpx's transport errors through, so this module imports
-httpx for that table only.
+httpx for that table, and to bound its requests by ``chroma_timeout_s`` (:func:`_http_client`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import httpx
 import numpy as np
 from numpy.typing import NDArray
 
+from assistant.config import default
 from assistant.errors import StoreError, StoreServerError
 from assistant.protocols import VectorStore
 from assistant.types import Chunk, Hit, Paper
@@ -51,6 +52,7 @@ _MANIFEST_KEY = "assistant_manifest"  # chunk-collection metadata holding the ma
 # Whole-collection reads go in pages: one get() of ~100k records fails inside Chroma with
 # "too many SQL variables".
 _PAGE = 5000
+_TIMEOUT_S: float = default("chroma_timeout_s")  # a server store's HTTP timeout
 
 
 def chromadb_version() -> str:
@@ -95,14 +97,30 @@ SERVER_ERRORS: list[tuple[type[BaseException], str]] = [
 ]
 
 
+def timed_out(exc: BaseException | None) -> bool:
+    """Whether an httpx timeout is ``exc`` or behind it (chromadb rewraps some as ValueError)."""
+    while exc is not None and not isinstance(exc, httpx.TimeoutException):
+        exc = exc.__cause__ or exc.__context__
+    return exc is not None
+
+
+def timeout_hint(timeout_s: float) -> str:
+    return (
+        f"timed out after {timeout_s:g} s (hung or overloaded?); "
+        "check chroma_timeout_s (ASSISTANT_CHROMA_TIMEOUT_S)"
+    )
+
+
 @contextmanager
-def mapped_errors(where: object, op: str) -> Iterator[None]:
+def mapped_errors(where: object, op: str, timeout_s: float | None = None) -> Iterator[None]:
     """Re-raise mapped library errors as StoreError("<op> at <where>: <hint> (<detail>)")."""
     try:
         yield
     except StoreError:
         raise
     except Exception as exc:
+        if timeout_s is not None and timed_out(exc):
+            raise StoreServerError(f"{op} failed at {where}: {timeout_hint(timeout_s)}") from exc
         matches = [(cls, hint) for cls, hint in error_table() if isinstance(exc, cls)]
         if not matches:
             raise
@@ -121,7 +139,7 @@ def _store_op(
     op = fn.__name__.replace("_", " ")
 
     def wrapper(store: ChromaStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        with mapped_errors(store.where, op):
+        with mapped_errors(store.where, op, store.timeout_s):
             return fn(store, *args, **kwargs)
 
     functools.update_wrapper(wrapper, fn)
@@ -132,16 +150,19 @@ class ChromaBackend:
     """Opens Chroma stores: embedded (a directory, or memory when ``path`` is None), or on the
     server at ``url`` (then ``path`` is ignored and the store is ``shared``)."""
 
-    def __init__(self, url: str | None = None, token: str | None = None) -> None:
-        self.url = url
-        self._token = token
+    def __init__(
+        self, url: str | None = None, token: str | None = None, timeout_s: float = _TIMEOUT_S
+    ) -> None:
+        self.url, self._token, self.timeout_s = url, token, timeout_s
         self.shared = url is not None
 
     def version(self) -> str:
         return chromadb_version()
 
     def open(self, path: Path | None, collection: str) -> VectorStore:
-        return ChromaStore(path, collection, url=self.url, token=self._token)
+        return ChromaStore(
+            path, collection, url=self.url, token=self._token, timeout_s=self.timeout_s
+        )
 
 
 def public_url(url: str) -> str:
@@ -151,7 +172,7 @@ def public_url(url: str) -> str:
     return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
-def _http_client(url: str, token: str | None, chroma_settings: Any) -> Any:
+def _http_client(url: str, token: str | None, chroma_settings: Any, timeout_s: float) -> Any:
     import chromadb
 
     parts = urlsplit(url)
@@ -163,21 +184,26 @@ def _http_client(url: str, token: str | None, chroma_settings: Any) -> Any:
         )
         chroma_settings.chroma_client_auth_credentials = token
     ssl = parts.scheme == "https"
-    return chromadb.HttpClient(
-        host=parts.hostname or "localhost",
-        port=parts.port or (443 if ssl else 8000),
-        ssl=ssl,
-        settings=chroma_settings,
-    )
+    host, port = parts.hostname or "localhost", parts.port or (443 if ssl else 8000)
+    # HttpClient() sends unbounded requests before it returns: a bounded heartbeat first fails
+    # on a hung server (not one stalling in the ms between the two). Any HTTP answer will do.
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    httpx.get(f"{parts.scheme}://{netloc}/api/v2/heartbeat", timeout=timeout_s)
+    client: Any = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+    # chromadb 1.5 has no setting for its HTTP timeout (FastAPI.__init__ in chromadb/api/fastapi.py
+    # builds `self._session = httpx.Client(timeout=None)`): the one place that bounds it.
+    # tests/test_store_timeout.py fails if an upgrade moves the attribute.
+    client._server._session.timeout = httpx.Timeout(timeout_s)
+    return client
 
 
-def _client(path: Path | None, url: str | None = None, token: str | None = None) -> Any:
+def _client(path: Path | None, url: str | None, token: str | None, timeout_s: float) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     if url is not None:
-        return _http_client(url, token, chroma_settings)
+        return _http_client(url, token, chroma_settings, timeout_s)
     if path is None:
         return chromadb.EphemeralClient(settings=chroma_settings)
     path.mkdir(parents=True, exist_ok=True)
@@ -194,32 +220,32 @@ class ChromaStore:
         *,
         url: str | None = None,
         token: str | None = None,
+        timeout_s: float = _TIMEOUT_S,
     ) -> None:
-        self.url = url
-        self._token = token
+        self.url, self._token, self.timeout_s = url, token, timeout_s
         self.path = None if url is not None else path
         if url is not None:
             self.where = f"the Chroma server {public_url(url)}"
         else:
             self.where = str(path) if path is not None else "the in-memory store"
         try:
-            self._client = _client(self.path, url, token)
+            self._client = _client(self.path, url, token, timeout_s)
             self._chunks = self._client.get_or_create_collection(
                 collection, metadata=_SPACE, embedding_function=None
             )
             self._papers = self._client.get_or_create_collection(
                 collection + "-papers", metadata=_SPACE, embedding_function=None
             )
+            self.max_batch = int(self._client.get_max_batch_size())  # a request on a server
         except StoreError:
             raise
         except Exception as exc:  # chromadb raises many kinds; the user needs one message
             if url is not None:  # "Could not connect to a Chroma server" is a ValueError
-                raise StoreServerError(
-                    f"cannot open {self.where}: {exc} (is it running? check chroma_url)"
-                ) from exc
+                why = f"{exc} (is it running? check chroma_url)"
+                why = timeout_hint(timeout_s) if timed_out(exc) else why
+                raise StoreServerError(f"cannot open {self.where}: {why}") from exc
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
         self.name = collection
-        self.max_batch = int(self._client.get_max_batch_size())
         # Bumped by every write through this object, so readers in the same process (the
         # keyword index) know when to rebuild without asking Chroma for counts on every query.
         self.generation = 0
@@ -290,7 +316,9 @@ class ChromaStore:
         self.generation += 1
 
     def reopen(self) -> ChromaStore:
-        return ChromaStore(self.path, self.name, url=self.url, token=self._token)
+        return ChromaStore(
+            self.path, self.name, url=self.url, token=self._token, timeout_s=self.timeout_s
+        )
 
     # ---- the manifest and side collections (server mode) ----------------------------------
     @_store_op

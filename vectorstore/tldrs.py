@@ -34,9 +34,9 @@ class ChromaTldrs:
     """The TL;DR journal of a server store (see the module docstring)."""
 
     def __init__(self, store: ChromaStore, *, refresh_s: float = REFRESH_S) -> None:
-        self.where = store.where
+        self.where, self.timeout_s = store.where, store.timeout_s
         self.refresh_s = refresh_s
-        with mapped_errors(self.where, "open the TL;DR collection"):
+        with mapped_errors(self.where, "open the TL;DR collection", self.timeout_s):
             self._collection = store.side_collection("tldrs")
         self._records: dict[str, Tldr] = {}
         self._read_at = -float("inf")
@@ -54,7 +54,7 @@ class ChromaTldrs:
     def _read_all(self) -> dict[str, Tldr]:
         out: dict[str, Tldr] = {}
         offset = 0
-        with mapped_errors(self.where, "read TL;DRs"):
+        with mapped_errors(self.where, "read TL;DRs", self.timeout_s):
             while True:
                 got: Any = self._collection.get(include=["documents"], limit=_PAGE, offset=offset)
                 for doc in got["documents"] or []:
@@ -75,7 +75,7 @@ class ChromaTldrs:
         return all(rec.provenance.get(k) == v for k, v in wanted.items())
 
     def append(self, record: Tldr) -> None:
-        with mapped_errors(self.where, "write a TL;DR"):
+        with mapped_errors(self.where, "write a TL;DR", self.timeout_s):
             self._collection.upsert(
                 ids=[record.paper_id],
                 embeddings=[_VECTOR],
@@ -90,7 +90,7 @@ class ChromaTldrs:
         drop = [k for k in self.records if k not in keep_set]
         if not drop:
             return
-        with mapped_errors(self.where, "delete TL;DRs"):
+        with mapped_errors(self.where, "delete TL;DRs", self.timeout_s):
             for s in range(0, len(drop), 500):
                 self._collection.delete(ids=drop[s : s + 500])
         with self._lock:
