@@ -29,7 +29,7 @@ def _span(question: str, sentence: str) -> str:
         ("What problem does Tree-of-Code solve?", "open"),
         ("Who funded the UniVTG work?", "name"),
         ("What GPU did the Cappy authors use?", "name"),
-        ("Which stages does the survey cover?", "name"),
+        ("Which feature is most informative for frost heave?", "open"),
     ],
 )
 def test_question_kind(question: str, kind: str) -> None:

@@ -57,7 +57,9 @@ class SlowLocalLLM(LocalLLM):
     (FakeLLM's token counts, a sleep per call). Records how many calls ran at once."""
 
     def __init__(self, settings: Settings, delay_s: float) -> None:
-        super().__init__(settings)
+        # a fixed thread count: the stand-in has no llama.cpp context to re-thread when the
+        # adaptive policy sees a busy machine
+        super().__init__(settings.model_copy(update={"n_threads": 2}))
         self.inner = FakeLLM(n_ctx=settings.n_ctx, responder=grounded)
         self.delay_s = delay_s
         self.active = 0

@@ -28,8 +28,8 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _NAME = re.compile(
-    r"\b(?:which|who|whom|whose)\b|"
-    r"\b(what|name)\b.{0,40}?\b(dataset|datasets|benchmark|benchmarks|model|models|"
+    r"\b(?:who|whom|whose)\b|"
+    r"\b(which|what|name)\b.{0,40}?\b(dataset|datasets|benchmark|benchmarks|model|models|"
     r"baseline|baselines|method|methods|metric|metrics|task|tasks|language|languages|"
     r"backbone|encoder|decoder|architecture|llm|llms|corpus|corpora|library|tool|tools|domain|"
     r"domains|framework|algorithm|technique|techniques|objective|objectives|loss|approach|"
