@@ -202,8 +202,8 @@ def test_a_second_sentence_of_the_lead_paper_leads_when_nearly_as_likely() -> No
 def test_a_question_for_several_names_gets_the_whole_list() -> None:
     s = "We evaluated our model on several medical (ACDC, LVSC, CHAOS) and non-medical (PPSS) sets."
     assert _span("Which medical datasets was it evaluated on?", s) == "ACDC, LVSC, CHAOS"
-    s2 = "We evaluate IRanker-3B on nine datasets across three scenarios: recommendation, routing."
-    assert _span("Which scenarios is IRanker tried on?", s2) == "recommendation, routing"
+    s2 = "We evaluate IRanker-3B on nine datasets across three tasks: recommendation, routing."
+    assert _span("Which tasks is IRanker tried on?", s2) == "recommendation, routing"
     assert terms.asks_for_several("Which benchmarks were used?")
     assert not terms.asks_for_several("Which dataset is it evaluated on?")
 
