@@ -228,7 +228,7 @@ def question_features(
 
     # whether the asked-for thing has a value is read in the paper the answer would lead with:
     # a name next to "datasets" in another paper's abstract fills nothing
-    lead = [c for c in candidates if candidates and c.source.key == candidates[0].source.key]
+    lead = [c for c in candidates if c.source.key == candidates[0].source.key]
     slot = top("slot", lead)
     return {
         "lexical_pass": float(lexical > 0),
