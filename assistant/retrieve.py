@@ -8,10 +8,13 @@ paper record is missing (an interrupted ingest) are ignored.
 
 from __future__ import annotations
 
+import importlib.abc
 import re
+import sys
 import threading
 import time
 from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -177,9 +180,45 @@ class Retrieval(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
 
 
+class _NoScipyForBm25s(importlib.abc.MetaPathFinder):
+    """Makes ``import scipy...`` fail for bm25s's own module code only (checked on the importing
+    thread's stack, so another thread's scipy import is untouched)."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> ModuleSpec | None:
+        if fullname.partition(".")[0] != "scipy":
+            return None
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_globals.get("__name__", "").startswith(
+            ("importlib", "_frozen_importlib")
+        ):
+            frame = frame.f_back  # type: ignore[assignment]
+        if frame is not None and frame.f_globals.get("__name__", "").startswith("bm25s"):
+            raise ModuleNotFoundError(f"{fullname} is not loaded for bm25s", name=fullname)
+        return None
+
+
+def import_bm25s() -> Any:
+    """bm25s, imported without scipy.
+
+    bm25s imports ``scipy.sparse`` (0.12 s of a cold start) only to offer
+    ``csc_backend="scipy"``; the index below uses its numpy backends, named explicitly, so its
+    scores are the same with or without scipy.
+    """
+    if "bm25s" not in sys.modules and "scipy" not in sys.modules:
+        finder = _NoScipyForBm25s()
+        sys.meta_path.insert(0, finder)
+        try:
+            import bm25s
+        finally:
+            sys.meta_path.remove(finder)
+    import bm25s
+
+    return bm25s
+
+
 class _KeywordIndex:
     def __init__(self, chunks: Sequence[Hit]) -> None:
-        import bm25s
+        bm25s = import_bm25s()
 
         self.chunks = list(chunks)
         self.papers = {c.paper_id for c in chunks}
@@ -187,7 +226,7 @@ class _KeywordIndex:
         self._bm25: Any = None
         corpus = [keyword_tokens(f"{c.title} {c.text}") for c in self.chunks]
         if self.chunks:
-            self._bm25 = bm25s.BM25()
+            self._bm25 = bm25s.BM25(backend="numpy", csc_backend="numpy")
             self._bm25.index(corpus, show_progress=False)
 
     def search(self, query: str, n: int) -> list[tuple[Hit, float]]:
@@ -244,6 +283,11 @@ class Retriever:
             assert self._index is not None
             return self._index
 
+    def prepare(self) -> None:
+        """Build the keyword index now (the first search would), e.g. in a background thread
+        while the caller does something else."""
+        self._keyword_index()
+
     def invalidate(self) -> None:
         with self._lock:
             self._index = None
@@ -253,8 +297,10 @@ class Retriever:
         t0 = time.perf_counter()
         vector = self.embedder.embed([query])[0]
         t1 = time.perf_counter()
+        # dense first: the keyword index may still be building in a preload thread
+        nearest = self.store.query(vector, self.candidates)
         index = self._keyword_index()
-        dense = [h for h in self.store.query(vector, self.candidates) if h.paper_id in index.papers]
+        dense = [h for h in nearest if h.paper_id in index.papers]
         keyword = index.search(query, self.candidates)
         t2 = time.perf_counter()
         timings = {"embed": t1 - t0, "retrieve": t2 - t1}
