@@ -122,12 +122,13 @@ def warm_run(asst: Any, questions: list[str]) -> dict[str, Any]:
     return warm_runs({"x": asst}, questions)["x"]
 
 
-def cold_start(data_dir: Path, question: str, threads: int | None) -> dict[str, float]:
+def cold_start(data_dir: Path, question: str, threads: int | None) -> dict[str, Any]:
     env = dict(os.environ, ASSISTANT_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
     if threads is not None:
         env["ASSISTANT_N_THREADS"] = str(threads)
     exe = Path(sys.executable).parent / "assistant"
     cmd = [str(exe), "ask", "--draft", question]
+    busy0, c0 = _busy_cpu_s(), _children_cpu_s()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert proc.stdout is not None and proc.stderr is not None
@@ -146,12 +147,37 @@ def cold_start(data_dir: Path, question: str, threads: int | None) -> dict[str, 
                 first.setdefault(str(key.data), time.perf_counter() - t0)
     proc.wait()
     end = time.perf_counter() - t0
+    cpu = _children_cpu_s() - c0
+    busy1 = _busy_cpu_s()
     return {
         "first_token_s": round(first.get("stderr", end), 3),
         "first_output_s": round(first.get("stdout", end), 3),
         "exit_s": round(end, 3),
         "returncode": proc.returncode,
+        # no draft token: the question was answered (abstained) without the model
+        "model_called": "stderr" in first,
+        "cpu_s": round(cpu, 2),
+        # CPU seconds other processes used meanwhile: well above 0, the run was not alone
+        "others_cpu_s": (
+            round(max(0.0, busy1 - busy0 - cpu), 2) if busy0 is not None and busy1 else None
+        ),
     }
+
+
+def _children_cpu_s() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _busy_cpu_s() -> float | None:
+    """Busy CPU seconds of the whole machine so far (/proc/stat; None where missing)."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def cold_profile(data_dir: Path, question: str, threads: int | None, top: int) -> dict[str, Any]:
@@ -208,7 +234,8 @@ def cold_only(args: argparse.Namespace) -> int:
     lines = [f"cold `assistant ask --draft {question!r}` (new process, {len(cold)} runs):"]
     lines += [
         f"  run {n}: first token {c['first_token_s']:.3f}s, first output "
-        f"{c['first_output_s']:.3f}s, exit {c['exit_s']:.3f}s"
+        f"{c['first_output_s']:.3f}s, exit {c['exit_s']:.3f}s (CPU {c['cpu_s']}s; other "
+        f"processes {c['others_cpu_s']}s){'' if c['model_called'] else ' NO MODEL CALL'}"
         for n, c in enumerate(cold, 1)
     ]
     lines.append(

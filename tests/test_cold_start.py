@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from assistant import files, prompting, service
 from assistant.config import Settings
 from assistant.context import answer_prefix_probes
 from assistant.errors import ModelError, StoreError
-from assistant.llm.prefix import MIN_BATCH, shared_prefix, warm
+from assistant.llm.prefix import MIN_BATCH, Warmup, shared_prefix
 from assistant.llm.stream import ModelGate
 from assistant.protocols import Message, PrefixWarmer
 from assistant.retrieve import _NoScipyForBm25s
@@ -67,11 +68,14 @@ class _Llama:
         self._ctx = _Ctx()
         self.evaluated: list[list[int]] = []
         self.resets = 0
+        self.input_ids = np.zeros(4096, dtype=np.intc)  # what llama-cpp-python keeps
+        self._requires_eval = False
 
     def eval(self, tokens: Sequence[int]) -> None:
         if self.fail:
             raise RuntimeError("llama_decode returned -1")
         self.evaluated.append(list(tokens))
+        self.input_ids[self.n_tokens : self.n_tokens + len(tokens)] = tokens
         self.n_tokens += len(tokens)
 
     def reset(self) -> None:
@@ -84,7 +88,7 @@ PREFIX = list(range(100, 100 + MIN_BATCH + 6))
 
 def test_warm_evaluates_the_prefix_in_one_batch_with_its_threads_then_restores_them() -> None:
     llama = _Llama()
-    assert warm(llama, PREFIX, threads=1, n_threads=2) == len(PREFIX)
+    assert Warmup().run(llama, PREFIX, 1, 2) == len(PREFIX)
     assert llama.evaluated == [PREFIX] and llama.n_tokens == len(PREFIX)
     assert llama._ctx.threads == [(1, 1), (2, 2)]
 
@@ -93,16 +97,31 @@ def test_warm_never_replaces_a_cached_prompt_and_skips_a_short_prefix() -> None:
     """A batch under MIN_BATCH tokens gets other numbers from llama.cpp than the same tokens
     inside a cold prompt's batch: such a prefix is not warmed."""
     busy = _Llama(n_tokens=40)  # a real call's tokens
-    assert warm(busy, PREFIX, threads=1, n_threads=2) == 0
+    assert Warmup().run(busy, PREFIX, 1, 2) == 0
     short = _Llama()
-    assert warm(short, PREFIX[: MIN_BATCH - 1], threads=1, n_threads=2) == 0
+    assert Warmup().run(short, PREFIX[: MIN_BATCH - 1], 1, 2) == 0
     assert busy.evaluated == short.evaluated == [] and busy._ctx.threads == short._ctx.threads == []
+
+
+def test_the_first_call_after_a_warm_up_keeps_it_only_for_a_long_enough_rest() -> None:
+    """A rest under MIN_BATCH tokens would get other numbers than in a cold run's one batch:
+    the warm-up's cache is dropped for it, once; later calls reuse as they always did."""
+    long_rest = PREFIX + list(range(MIN_BATCH))
+    short_rest = PREFIX + list(range(MIN_BATCH - 1))
+    for prompt, resets in ((long_rest, 0), (short_rest, 1)):
+        llama, warmup = _Llama(), Warmup()
+        warmup.run(llama, PREFIX, 1, 2)
+        warmup.settle(llama, prompt)
+        assert llama.resets == resets and warmup.tokens == 0
+        llama.n_tokens = len(PREFIX)  # a real call's cache that shares the prefix
+        warmup.settle(llama, short_rest)
+        assert llama.resets == resets  # not a warm-up's any more: untouched
 
 
 def test_a_failed_warm_up_leaves_a_clean_context_and_the_threads_restored() -> None:
     llama = _Llama(fail=True)
     with pytest.raises(ModelError, match="warming the prompt prefix failed"):
-        warm(llama, PREFIX, threads=1, n_threads=2)
+        Warmup().run(llama, PREFIX, 1, 2)
     assert llama.resets == 1 and llama._ctx.threads == [(1, 1), (2, 2)]
 
 
@@ -166,6 +185,16 @@ def test_local_llm_warm_prefix_is_reused_and_changes_nothing(tmp_path: Path) -> 
     warmed = llm.generate(messages, max_tokens=32)
     assert warmed.text == cold.text and warmed.completion_tokens == cold.completion_tokens
     assert llm.stats.reused_tokens == n
+    # a question part under MIN_BATCH tokens: the warm-up's cache is dropped for it
+    short = prompting.split_system_user("answer", sources="[1] Cappy", question="Size?")
+    assert len(llm.prompt_token_ids(short)) - n < MIN_BATCH
+    llama.reset()
+    cold_short = llm.generate(short, max_tokens=16)
+    llama.reset()
+    assert llm.warm_prefix(answer_prefix_probes()) == n
+    llm.stats.reset()
+    assert llm.generate(short, max_tokens=16).text == cold_short.text
+    assert llm.stats.reused_tokens == 0
 
 
 # --- the Assistant's preload ---------------------------------------------------------------------
@@ -338,3 +367,16 @@ def test_sha256_file_maps_the_file_and_reads_what_it_cannot_map(
     other = tmp_path / "other.bin"
     other.write_bytes(data[::-1])
     assert files.sha256_file(other, chunk_size=4096) == hashlib.sha256(data[::-1]).hexdigest()
+
+
+def test_quick_gil_handoff_shortens_the_switch_interval_for_the_block_only() -> None:
+    from assistant.llm.threads import LOAD_SWITCH_INTERVAL_S, quick_gil_handoff
+
+    before = sys.getswitchinterval()
+    with quick_gil_handoff():
+        assert sys.getswitchinterval() == pytest.approx(min(before, LOAD_SWITCH_INTERVAL_S))
+    assert sys.getswitchinterval() == before
+    with pytest.raises(RuntimeError), quick_gil_handoff(interval_s=1.0):  # never longer
+        assert sys.getswitchinterval() == before
+        raise RuntimeError("restored on the way out")
+    assert sys.getswitchinterval() == before

@@ -66,7 +66,7 @@ GATES = {
     "qa": {
         "unsupported_sentence_rate": Threshold(max=0.0, goal=0.0),
         "absent_numbers": Threshold(max=0, goal=0),
-        "model_sentence_share": Threshold(min=0.2, goal=0.8),
+        "model_sentence_share": Threshold(min=0.1, goal=0.8),
     }
 }
 

@@ -35,7 +35,7 @@ from assistant.llm.chat import (
     pick_formatter,
 )
 from assistant.llm.files import DEFAULT_MODEL_SHA256, default_model_path, verify_model
-from assistant.llm.prefix import reused_prefix, shared_prefix, warm
+from assistant.llm.prefix import Warmup, reused_prefix, shared_prefix
 from assistant.llm.runtime import (
     BUNDLED_RUNTIME_SHA256,
     RUNTIME_FTYPES,
@@ -51,7 +51,7 @@ from assistant.llm.stream import (
     TraceEntry,
     consume,
 )
-from assistant.llm.threads import ThreadPolicy
+from assistant.llm.threads import ThreadPolicy, quick_gil_handoff
 from assistant.protocols import Generation, Message
 
 if TYPE_CHECKING:
@@ -94,6 +94,7 @@ class LocalLLM:
         self._bos_id = -1
         # messages -> prompt tokens: budgeting, retries and generation share one tokenisation
         self._prompt_cache = PromptCache()
+        self._warm = Warmup()  # the prefix warm-up (warm_prefix) and its first real call
         self.stop_on_repetition = True  # end a generation that loops (see RepetitionGuard)
         self.stats = LLMStats()
         self.trace: list[TraceEntry] | None = None  # set to a list to record every generation
@@ -141,17 +142,18 @@ class LocalLLM:
                 runtime = self.runtime_file()
                 t0 = time.perf_counter()
                 try:
-                    llama = Llama(
-                        model_path=str(runtime.path),
-                        n_ctx=self.n_ctx,
-                        n_threads=self.n_threads,
-                        n_threads_batch=self.n_threads,
-                        n_batch=min(self._settings.n_batch, self.n_ctx),
-                        seed=self._settings.seed,
-                        flash_attn=self._settings.flash_attn,
-                        logits_all=False,
-                        verbose=False,
-                    )
+                    with quick_gil_handoff():  # its callbacks need the GIL hundreds of times
+                        llama = Llama(
+                            model_path=str(runtime.path),
+                            n_ctx=self.n_ctx,
+                            n_threads=self.n_threads,
+                            n_threads_batch=self.n_threads,
+                            n_batch=min(self._settings.n_batch, self.n_ctx),
+                            seed=self._settings.seed,
+                            flash_attn=self._settings.flash_attn,
+                            logits_all=False,
+                            verbose=False,
+                        )
                 except Exception as exc:  # llama.cpp reports load failures as ValueError etc.
                     raise ModelError(f"failed to load model {self.model_path}: {exc}") from exc
                 self.load_s = time.perf_counter() - t0
@@ -286,7 +288,7 @@ class LocalLLM:
         llama = self._ensure_loaded()
         prefix = shared_prefix([self._encode_prompt(llama, self.render_prompt(m)) for m in prompts])
         with self._gate.hold_if_free() as free:  # never keeps a real call waiting to start
-            return warm(llama, prefix, threads=threads, n_threads=self.n_threads) if free else 0
+            return self._warm.run(llama, prefix, threads, self.n_threads) if free else 0
 
     def generate_raw_prompt(
         self,
@@ -367,6 +369,7 @@ class LocalLLM:
 
         seed_used = self._settings.seed if seed is None else seed
         llama.set_seed(seed_used)
+        self._warm.settle(llama, tokens)
         reused = reused_prefix(llama, tokens)
         sampled: list[int] = []
 
@@ -401,10 +404,9 @@ class LocalLLM:
         t_end = time.perf_counter()
         t_first = t_end if result.t_first is None else result.t_first
         self.stats.add(len(tokens), reused, result, t_first - t0, t_end - t_first)
+        entry = TraceEntry(tuple(tokens), reused, tuple(sampled), temperature, seed_used)
         if self.trace is not None:
-            self.trace.append(
-                TraceEntry(tuple(tokens), reused, tuple(sampled), temperature, seed_used)
-            )
+            self.trace.append(entry)
         return Generation(
             text=result.text,
             prompt_tokens=len(tokens),

@@ -25,8 +25,9 @@ from assistant.llm.stream import common_prefix
 
 # llama.cpp's CPU kernels give a token the same numbers in any batch of at least this many
 # tokens, and other numbers in smaller ones (measured here: logits bit-identical from 64 up,
-# up to 1.0 apart below). So the prefix is evaluated in one batch, and only when that batch is
-# this long: a cold prompt evaluated in one go must see exactly the cache a warm-up leaves.
+# up to 1.0 apart below). So a warm-up evaluates one batch of at least this many tokens, and
+# a first call with fewer of its own after them does without it: a cold answer must be the
+# same with or without the warm-up.
 MIN_BATCH = 64
 
 
@@ -50,22 +51,38 @@ def shared_prefix(prompts: Sequence[Sequence[int]]) -> list[int]:
     return list(first[:n])
 
 
-def warm(llama: Any, tokens: list[int], *, threads: int, n_threads: int) -> int:
-    """Evaluate ``tokens`` into ``llama``'s empty KV cache in one batch with ``threads``
-    threads (then back to ``n_threads``); return how many were evaluated. The caller holds the
-    model's gate.
+class Warmup:
+    """Warms the cache of one model (:meth:`run`) and makes sure the first real call after
+    that sees exactly what it would have without it (:meth:`settle`)."""
 
-    Skipped (0) when the cache already holds tokens (a real call's, which a warm-up must not
-    replace) or when there are fewer than :data:`MIN_BATCH` tokens.
-    """
-    if llama.n_tokens or len(tokens) < MIN_BATCH:
-        return 0
-    llama._ctx.set_n_threads(threads, threads)  # llama_set_n_threads on the live context
-    try:
-        llama.eval(tokens)
-    except GENERATION_ERRORS as exc:
-        llama.reset()  # the context may be half-evaluated: start clean
-        raise ModelError(f"warming the prompt prefix failed: {error_hint(exc)}") from exc
-    finally:
-        llama._ctx.set_n_threads(n_threads, n_threads)
-    return len(tokens)
+    def __init__(self) -> None:
+        self.tokens = 0  # what the last warm-up left in the cache, until the next real call
+
+    def run(self, llama: Any, tokens: list[int], threads: int, n_threads: int) -> int:
+        """Evaluate ``tokens`` into ``llama``'s empty KV cache in one batch with ``threads``
+        threads (then back to ``n_threads``); return how many were evaluated. The caller
+        holds the model's gate.
+
+        Skipped (0) when the cache already holds tokens (a real call's, which a warm-up must
+        not replace) or when there are fewer than :data:`MIN_BATCH` tokens.
+        """
+        if llama.n_tokens or len(tokens) < MIN_BATCH:
+            return 0
+        llama._ctx.set_n_threads(threads, threads)  # llama_set_n_threads on the live context
+        try:
+            llama.eval(tokens)
+        except GENERATION_ERRORS as exc:
+            llama.reset()  # the context may be half-evaluated: start clean
+            raise ModelError(f"warming the prompt prefix failed: {error_hint(exc)}") from exc
+        finally:
+            llama._ctx.set_n_threads(n_threads, n_threads)
+        self.tokens = len(tokens)
+        return self.tokens
+
+    def settle(self, llama: Any, tokens: Sequence[int]) -> None:
+        """Before a real call of ``tokens`` (under the gate): if only a warm-up's prefix is in
+        the cache and the call would evaluate fewer than :data:`MIN_BATCH` tokens after it,
+        drop the cache, so that those tokens get the numbers they get in a cold run."""
+        if self.tokens and len(tokens) - reused_prefix(llama, tokens) < MIN_BATCH:
+            llama.reset()
+        self.tokens = 0
