@@ -8,13 +8,10 @@ paper record is missing (an interrupted ingest) are ignored.
 
 from __future__ import annotations
 
-import importlib.abc
 import re
-import sys
 import threading
 import time
 from collections.abc import Sequence
-from importlib.machinery import ModuleSpec
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -180,45 +177,9 @@ class Retrieval(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
 
 
-class _NoScipyForBm25s(importlib.abc.MetaPathFinder):
-    """Makes ``import scipy...`` fail for bm25s's own module code only (checked on the importing
-    thread's stack, so another thread's scipy import is untouched)."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> ModuleSpec | None:
-        if fullname.partition(".")[0] != "scipy":
-            return None
-        frame = sys._getframe(1)
-        while frame is not None and frame.f_globals.get("__name__", "").startswith(
-            ("importlib", "_frozen_importlib")
-        ):
-            frame = frame.f_back  # type: ignore[assignment]
-        if frame is not None and frame.f_globals.get("__name__", "").startswith("bm25s"):
-            raise ModuleNotFoundError(f"{fullname} is not loaded for bm25s", name=fullname)
-        return None
-
-
-def import_bm25s() -> Any:
-    """bm25s, imported without scipy.
-
-    bm25s imports ``scipy.sparse`` (0.12 s of a cold start) only to offer
-    ``csc_backend="scipy"``; the index below uses its numpy backends, named explicitly, so its
-    scores are the same with or without scipy.
-    """
-    if "bm25s" not in sys.modules and "scipy" not in sys.modules:
-        finder = _NoScipyForBm25s()
-        sys.meta_path.insert(0, finder)
-        try:
-            import bm25s
-        finally:
-            sys.meta_path.remove(finder)
-    import bm25s
-
-    return bm25s
-
-
 class _KeywordIndex:
     def __init__(self, chunks: Sequence[Hit]) -> None:
-        bm25s = import_bm25s()
+        import bm25s
 
         self.chunks = list(chunks)
         self.papers = {c.paper_id for c in chunks}
