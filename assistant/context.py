@@ -96,3 +96,9 @@ def build_prompt(
         messages = _messages("(none)", q)
         over = llm.prompt_tokens(messages) - budget
     return messages, blocks, dropped
+
+
+def answer_prefix_probes() -> list[list[Message]]:
+    """Two answer prompts that differ from the first character of their variable parts on: the
+    tokens they share start every answer prompt (:meth:`LocalLLM.warm_prefix` warms them)."""
+    return [_messages("(none)", "?"), _messages("[1] A\nB", "Why?")]

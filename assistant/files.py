@@ -12,6 +12,7 @@ file under the real name.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import threading
 from collections.abc import Callable
@@ -84,7 +85,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def sha256_file(path: Path | str, *, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, streamed; cached in-process by (resolved path, size, mtime)."""
+    """Hex sha256 of a file; cached in-process by (resolved path, size, mtime).
+
+    The file is hashed through a read-only memory map in one call, with the GIL released for
+    all of it. Read in chunks, a hash in a background thread (the model's preload during a
+    cold start's imports) waits for the GIL after every chunk: 0.5 s instead of 0.17 s for the
+    145 MB runtime GGUF beside ``import chromadb``. (llama.cpp maps the same file anyway.)
+    A file that cannot be mapped (an empty one, a pipe) is read in ``chunk_size`` blocks.
+    """
     p = Path(path)
     try:
         st = p.stat()
@@ -98,8 +106,14 @@ def sha256_file(path: Path | str, *, chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     try:
         with p.open("rb") as fh:
-            while block := fh.read(chunk_size):
-                digest.update(block)
+            try:
+                view = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):  # empty, or not a mappable file
+                while block := fh.read(chunk_size):
+                    digest.update(block)
+            else:
+                with view:
+                    digest.update(view)
     except OSError as exc:
         raise ModelError(f"cannot read model file {p}: {exc}") from exc
     value = digest.hexdigest()

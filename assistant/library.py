@@ -9,6 +9,7 @@ fakes or an in-memory store).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -50,6 +51,7 @@ class Library:
         self.write = write
         self._embedder = embedder
         self._embedder_factory = embedder_factory
+        self._embedder_lock = threading.Lock()
         self._backend = backend
         self.shared = bool(backend is not None and store is None and backend.shared)
         self._lock: DataDirLock | None = None
@@ -100,11 +102,12 @@ class Library:
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            if self._embedder_factory is None:
-                raise TypeError("Library needs an embedder or an embedder_factory")
-            self._embedder = self._embedder_factory(self.settings)
-        return self._embedder
+        with self._embedder_lock:  # made once, whichever thread asks first
+            if self._embedder is None:
+                if self._embedder_factory is None:
+                    raise TypeError("Library needs an embedder or an embedder_factory")
+                self._embedder = self._embedder_factory(self.settings)
+            return self._embedder
 
     def close(self) -> None:
         if self._lock is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,6 +72,18 @@ class ChatModel(Protocol):
         on_token: Callable[[str], None] | None = None,
     ) -> Generation:
         """Run one chat completion under the model lock; ``on_token`` streams pieces."""
+        ...
+
+
+@runtime_checkable
+class PrefixWarmer(Protocol):
+    """A chat model that can evaluate a prompt prefix ahead of the first call (the in-process
+    model; a model server keeps its own cache, so its adapter does not offer this)."""
+
+    def warm_prefix(self, prompts: Sequence[Sequence[Message]], *, threads: int = 1) -> int:
+        """Put the tokens all ``prompts`` start with into the KV cache, using ``threads``
+        threads; skip (return 0) if that would delay or evict a real call. Return the tokens
+        evaluated."""
         ...
 
 

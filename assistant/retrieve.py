@@ -187,7 +187,7 @@ class _KeywordIndex:
         self._bm25: Any = None
         corpus = [keyword_tokens(f"{c.title} {c.text}") for c in self.chunks]
         if self.chunks:
-            self._bm25 = bm25s.BM25()
+            self._bm25 = bm25s.BM25(backend="numpy", csc_backend="numpy")
             self._bm25.index(corpus, show_progress=False)
 
     def search(self, query: str, n: int) -> list[tuple[Hit, float]]:
@@ -244,6 +244,11 @@ class Retriever:
             assert self._index is not None
             return self._index
 
+    def prepare(self) -> None:
+        """Build the keyword index now (the first search would), e.g. in a background thread
+        while the caller does something else."""
+        self._keyword_index()
+
     def invalidate(self) -> None:
         with self._lock:
             self._index = None
@@ -253,8 +258,10 @@ class Retriever:
         t0 = time.perf_counter()
         vector = self.embedder.embed([query])[0]
         t1 = time.perf_counter()
+        # dense first: the keyword index may still be building in a preload thread
+        nearest = self.store.query(vector, self.candidates)
         index = self._keyword_index()
-        dense = [h for h in self.store.query(vector, self.candidates) if h.paper_id in index.papers]
+        dense = [h for h in nearest if h.paper_id in index.papers]
         keyword = index.search(query, self.candidates)
         t2 = time.perf_counter()
         timings = {"embed": t1 - t0, "retrieve": t2 - t1}

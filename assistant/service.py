@@ -13,18 +13,21 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 from assistant import grounding, prompting
 from assistant.answer import answer_question
 from assistant.batch import run_tldr_batch
 from assistant.check import CheckReport, check_text
 from assistant.config import Settings, TldrConfig
+from assistant.context import answer_prefix_probes
 from assistant.journal import TldrJournal
 from assistant.library import Library
 from assistant.protocols import (
     ChatModel,
     Embedder,
     Message,
+    PrefixWarmer,
     StoreBackend,
     TldrStore,
     VectorStore,
@@ -34,6 +37,7 @@ from assistant.tldr import write_tldr
 from assistant.turns import Turns
 from assistant.types import Answer, Paper, Tldr
 
+T = TypeVar("T")
 SENTENCE_CACHE = 20_000  # embedded source sentences kept per process (about 30 MB)
 
 
@@ -86,6 +90,7 @@ def open_library(
     embedder: Embedder | None = None,
     store: VectorStore | None = None,
     check: bool = True,
+    embedder_factory: Callable[[Settings], Embedder] = default_embedder,
 ) -> Library:
     """The data dir's library with the default adapters (or the injected ones)."""
     return Library(
@@ -94,9 +99,29 @@ def open_library(
         embedder=embedder,
         store=store,
         backend=None if store is not None else store_backend(settings),
-        embedder_factory=default_embedder,
+        embedder_factory=embedder_factory,
         check=check,
     )
+
+
+class _Preloaded(Generic[T]):
+    """``make()`` run in a daemon thread from the start; :meth:`get` waits for its value. A
+    failure is kept quiet there: :meth:`get` then calls ``make()`` itself, so the error is
+    raised (with its context) where the value is needed, as if nothing had been preloaded."""
+
+    def __init__(self, name: str, make: Callable[[], T]) -> None:
+        self._make = make
+        self._made: list[T] = []
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):
+            self._made.append(self._make())
+
+    def get(self) -> T:
+        self.thread.join()
+        return self._made[0] if self._made else self._make()
 
 
 class Assistant:
@@ -108,15 +133,41 @@ class Assistant:
         llm: ChatModel | None = None,
         embedder: Embedder | None = None,
         store: VectorStore | None = None,
+        preload: bool = False,
     ) -> None:
+        """``preload``: start loading the model (then warming its answer-prompt prefix) and
+        the embedder in background threads before the store is opened, and building the
+        keyword index once it is (:meth:`preload_model`): what a cold `assistant ask` waits
+        for, overlapped. :meth:`close` joins those threads."""
         self.settings = settings
-        self.library = open_library(settings, write=write, embedder=embedder, store=store)
         self._llm = llm
+        self._background: list[threading.Thread] = []
+        embedder_factory: Callable[[Settings], Embedder] = default_embedder
+        try:
+            if preload:
+                self._background.append(self.preload_model())
+                if embedder is None:
+                    made = _Preloaded("embedder-preload", lambda: default_embedder(settings))
+                    self._background.append(made.thread)
+                    embedder_factory = lambda _: made.get()  # noqa: E731
+            self.library = open_library(
+                settings,
+                write=write,
+                embedder=embedder,
+                store=store,
+                embedder_factory=embedder_factory,
+            )
+        except BaseException:
+            self._join_background()
+            raise
         self._retriever: Retriever | None = None
+        self._lazy = threading.RLock()  # memo and retriever: a preload thread may make them
         self._memo: grounding.CachingEmbedder | None = None
         self._journal: TldrStore | None = None
         # questions go before the next paper of a TL;DR batch running in another thread
         self.turns = Turns()
+        if preload:
+            self._background.append(self._in_background("index-preload", self._build_index))
 
     # ---- collaborators -----------------------------------------------------------------
     @property
@@ -131,17 +182,39 @@ class Assistant:
 
     def preload_model(self) -> threading.Thread:
         """Start loading the model in the background and return the thread (join it before
-        exiting): a cold `assistant ask` loads the embedder and retrieves meanwhile."""
+        exiting): a cold `assistant ask` opens the store and retrieves meanwhile. Once loaded,
+        a model that can (:class:`PrefixWarmer`) evaluates the prefix every answer prompt
+        starts with, on one thread (the caller's keeps the other core busy meanwhile)."""
         llm = self.llm  # created here, not raced by the thread
 
         def run() -> None:
             # a failed load is retried, and reported with its context, by the first model call
-            with contextlib.suppress(Exception):
-                llm.load()
+            llm.load()
+            if isinstance(llm, PrefixWarmer):
+                llm.warm_prefix(answer_prefix_probes(), threads=1)
 
-        thread = threading.Thread(target=run, name="model-preload", daemon=True)
+        return self._in_background("model-preload", run)
+
+    @staticmethod
+    def _in_background(name: str, run: Callable[[], object]) -> threading.Thread:
+        """``run`` in a started daemon thread; its exceptions are dropped (what it prepares is
+        made again, and any error reported, by the first foreground use)."""
+
+        def quiet() -> None:
+            with contextlib.suppress(Exception):
+                run()
+
+        thread = threading.Thread(target=quiet, name=name, daemon=True)
         thread.start()
         return thread
+
+    def _build_index(self) -> None:
+        self.retriever.prepare()
+
+    def _join_background(self) -> None:
+        for thread in self._background:
+            thread.join()  # never exit while llama.cpp is mid-load
+        self._background.clear()
 
     def warm_up(self) -> None:
         """Load the embedder and the model now, so the first answer is fast."""
@@ -152,23 +225,25 @@ class Assistant:
     def memo(self) -> grounding.CachingEmbedder:
         """Sentence vectors shared by every question and TL;DR of this process: abstracts
         retrieved or summarised again are not re-embedded."""
-        if self._memo is None:
-            self._memo = grounding.CachingEmbedder(self.embedder, max_items=SENTENCE_CACHE)
-        return self._memo
+        with self._lazy:
+            if self._memo is None:
+                self._memo = grounding.CachingEmbedder(self.embedder, max_items=SENTENCE_CACHE)
+            return self._memo
 
     @property
     def retriever(self) -> Retriever:
-        if self._retriever is None:
-            s = self.settings
-            self._retriever = Retriever(
-                self.library.store,
-                self.memo,
-                top_k=s.top_k,
-                candidates=s.candidates,
-                rrf_k=s.rrf_k,
-                relevance_floor=s.relevance_floor,
-            )
-        return self._retriever
+        with self._lazy:
+            if self._retriever is None:
+                s = self.settings
+                self._retriever = Retriever(
+                    self.library.store,
+                    self.memo,
+                    top_k=s.top_k,
+                    candidates=s.candidates,
+                    rrf_k=s.rrf_k,
+                    relevance_floor=s.relevance_floor,
+                )
+            return self._retriever
 
     @property
     def journal(self) -> TldrStore:
@@ -273,6 +348,7 @@ class Assistant:
         return self.journal.records.get(paper_id)
 
     def close(self) -> None:
+        self._join_background()
         self.library.close()
 
     def __enter__(self) -> Assistant:

@@ -1,6 +1,7 @@
 """Question latency: time to first token and total, warm process, plus a cold CLI start.
 
     python benchmarks/ask_latency.py [--questions 24] [--threads N] [--data-dir DIR] [--json]
+    python benchmarks/ask_latency.py --cold-only [--cold-runs 5] [--profile] [--question Q]
 
 Warm: one ``Assistant`` (real model and embedder, the sample corpus ingested) answers the first
 ``--questions`` questions of evals/fixtures/qa_answerable.jsonl after one untimed warm-up
@@ -13,7 +14,10 @@ with ours (``--no-baseline`` skips it).
 
 Cold: ``assistant ask --draft QUESTION`` in a new process (``--cold-runs`` times): time to the
 first model token (the draft stream on stderr), to the first verified sentence (stdout), and to
-exit.
+exit. ``--cold-only`` skips the warm runs; ``--question`` picks the cold question (default: the
+first fixture question). ``--profile`` adds one profiled cold run (``_cold_profile.py``): the
+timeline of its phases per thread and cProfile's top functions over every thread (the
+profiler slows Python code, so those times run above the plain runs').
 
 ``--compare-threads 1,2`` also reruns the warm questions with each thread count, side by side.
 """
@@ -118,12 +122,13 @@ def warm_run(asst: Any, questions: list[str]) -> dict[str, Any]:
     return warm_runs({"x": asst}, questions)["x"]
 
 
-def cold_start(data_dir: Path, question: str, threads: int | None) -> dict[str, float]:
+def cold_start(data_dir: Path, question: str, threads: int | None) -> dict[str, Any]:
     env = dict(os.environ, ASSISTANT_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
     if threads is not None:
         env["ASSISTANT_N_THREADS"] = str(threads)
     exe = Path(sys.executable).parent / "assistant"
     cmd = [str(exe), "ask", "--draft", question]
+    busy0, c0 = _busy_cpu_s(), _children_cpu_s()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert proc.stdout is not None and proc.stderr is not None
@@ -142,12 +147,109 @@ def cold_start(data_dir: Path, question: str, threads: int | None) -> dict[str, 
                 first.setdefault(str(key.data), time.perf_counter() - t0)
     proc.wait()
     end = time.perf_counter() - t0
+    cpu = _children_cpu_s() - c0
+    busy1 = _busy_cpu_s()
     return {
         "first_token_s": round(first.get("stderr", end), 3),
         "first_output_s": round(first.get("stdout", end), 3),
         "exit_s": round(end, 3),
         "returncode": proc.returncode,
+        # no draft token: the question was answered (abstained) without the model
+        "model_called": "stderr" in first,
+        "cpu_s": round(cpu, 2),
+        # CPU seconds other processes used meanwhile: well above 0, the run was not alone
+        "others_cpu_s": (
+            round(max(0.0, busy1 - busy0 - cpu), 2) if busy0 is not None and busy1 else None
+        ),
     }
+
+
+def _children_cpu_s() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _busy_cpu_s() -> float | None:
+    """Busy CPU seconds of the whole machine so far (/proc/stat; None where missing)."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def cold_profile(data_dir: Path, question: str, threads: int | None, top: int) -> dict[str, Any]:
+    """One cold ``assistant ask --draft`` under ``_cold_profile.py``: timeline and top items."""
+    import tempfile
+
+    env = dict(os.environ, ASSISTANT_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    if threads is not None:
+        env["ASSISTANT_N_THREADS"] = str(threads)
+    with tempfile.TemporaryDirectory(prefix="cold-profile-") as tmp:
+        out = Path(tmp) / "profile.json"
+        driver = Path(__file__).with_name("_cold_profile.py")
+        cmd = [sys.executable, str(driver), str(out), "ask", "--draft", question]
+        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        report: dict[str, Any] = json.loads(out.read_text("utf-8"))
+    # import machinery and thread plumbing only wrap the work that is listed under them
+    plumbing = ("<frozen ", "{built-in method builtins.exec}", "threading.py", "_cold_profile.py")
+    for key in ("by_own_time", "by_cumulative_time"):
+        rows = [r for r in report[key] if not any(p in r["function"] for p in plumbing)]
+        report[key] = rows[:top]
+    return report
+
+
+def profile_lines(report: dict[str, Any]) -> list[str]:
+    def short(function: str) -> str:
+        return function.replace(str(ROOT) + "/", "").split("site-packages/")[-1]
+
+    lines = ["cold profile (one run under cProfile; times inflated by the profiler):"]
+    lines += [f"  {e['t_s']:7.3f}s  {e['thread']:<14} {e['event']}" for e in report["timeline"]]
+    lines.append("  top by own time (all threads):")
+    lines += [
+        f"    {r['own_s']:7.3f}s {r['calls']:>8}x  {short(r['function'])}"
+        for r in report["by_own_time"]
+    ]
+    lines.append("  top by cumulative time (all threads):")
+    lines += [
+        f"    {r['cum_s']:7.3f}s {r['calls']:>8}x  {short(r['function'])}"
+        for r in report["by_cumulative_time"]
+    ]
+    return lines
+
+
+def cold_only(args: argparse.Namespace) -> int:
+    data_dir, tmp = sample_data_dir(args.data_dir)
+    question = args.question or load_questions(1)[0]
+    result: dict[str, Any] = {"benchmark": "ask_latency", "data_dir": str(data_dir)}
+    result["machine"] = machine(args.threads)
+    result["question"] = question
+    cold = [cold_start(data_dir, question, args.threads) for _ in range(args.cold_runs)]
+    result["cold"] = {
+        k: summary([c[k] for c in cold]) for k in ("first_token_s", "first_output_s", "exit_s")
+    }
+    result["cold_runs"] = cold
+    lines = [f"cold `assistant ask --draft {question!r}` (new process, {len(cold)} runs):"]
+    lines += [
+        f"  run {n}: first token {c['first_token_s']:.3f}s, first output "
+        f"{c['first_output_s']:.3f}s, exit {c['exit_s']:.3f}s (CPU {c['cpu_s']}s; other "
+        f"processes {c['others_cpu_s']}s){'' if c['model_called'] else ' NO MODEL CALL'}"
+        for n, c in enumerate(cold, 1)
+    ]
+    lines.append(
+        f"  p50: first token {result['cold']['first_token_s']['p50']:.3f}s, first output "
+        f"{result['cold']['first_output_s']['p50']:.3f}s, exit "
+        f"{result['cold']['exit_s']['p50']:.3f}s"
+    )
+    if args.profile:
+        result["profile"] = cold_profile(data_dir, question, args.threads, args.top)
+        lines += profile_lines(result["profile"])
+    emit(result, args.json, lines)
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,8 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--no-baseline", action="store_true", help="skip the as-shipped GGUF baseline run"
     )
+    ap.add_argument("--cold-only", action="store_true", help="only the cold-start runs")
+    ap.add_argument("--question", help="the cold-start question (default: the first fixture's)")
+    ap.add_argument("--profile", action="store_true", help="with --cold-only: one profiled run")
+    ap.add_argument("--top", type=int, default=15, help="functions listed by --profile")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    if args.cold_only:
+        return cold_only(args)
 
     from assistant.config import Settings
     from assistant.service import Assistant
@@ -197,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"threads {t}: ttft p50 {by_threads[str(t)]['ttft_s']['p50']}s")
     if by_threads:
         result["by_threads"] = by_threads
-    cold = [cold_start(data_dir, questions[0], args.threads) for _ in range(args.cold_runs)]
+    cold_q = args.question or questions[0]
+    cold = [cold_start(data_dir, cold_q, args.threads) for _ in range(args.cold_runs)]
     result["cold"] = {
         k: summary([c[k] for c in cold]) for k in ("first_token_s", "first_output_s", "exit_s")
     }

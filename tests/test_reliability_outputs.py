@@ -17,7 +17,6 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -69,7 +68,7 @@ class StubAssistant:
 
     papers = [_paper(0), _paper(1)]
 
-    def __init__(self, settings: Settings, *, write: bool = False) -> None:
+    def __init__(self, settings: Settings, *, write: bool = False, preload: bool = False) -> None:
         self.library = SimpleNamespace(papers=lambda: list(self.papers))
         self.journal = SimpleNamespace(records={}, forget=lambda keep: None)
 
@@ -78,11 +77,6 @@ class StubAssistant:
 
     def __exit__(self, *exc: object) -> None:
         pass
-
-    def preload_model(self) -> threading.Thread:
-        thread = threading.Thread(target=lambda: None)
-        thread.start()
-        return thread
 
     def ask(self, question: str, **_: object) -> Answer:
         cite = Citation(marker=1, paper_id="p", title=NASTY, chunk_id="p#0", quote=NASTY, url=None)

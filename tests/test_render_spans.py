@@ -7,7 +7,6 @@ import html as html_lib
 import io
 import json
 import re
-import threading
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -174,7 +173,7 @@ class _Stub:
     answer: Answer
     seen: list[dict[str, Any]] = []
 
-    def __init__(self, settings: Settings, *, write: bool = False) -> None:
+    def __init__(self, settings: Settings, *, write: bool = False, preload: bool = False) -> None:
         pass
 
     def __enter__(self) -> _Stub:
@@ -182,11 +181,6 @@ class _Stub:
 
     def __exit__(self, *exc: object) -> None:
         pass
-
-    def preload_model(self) -> threading.Thread:
-        thread = threading.Thread(target=lambda: None)
-        thread.start()
-        return thread
 
     def ask(self, question: str, **kw: Any) -> Answer:
         _Stub.seen.append({"question": question, **kw})
@@ -340,9 +334,12 @@ def test_history_resolves_the_follow_up_end_to_end(
     llm = FakeLLM(default_text="Cappy has 360 million parameters [1].")
     real = service.Assistant
 
-    def make(settings: Settings, *, write: bool = False) -> service.Assistant:
+    def make(
+        settings: Settings, *, write: bool = False, preload: bool = False
+    ) -> service.Assistant:
         settings = settings.model_copy(update={"relevance_floor": 0.05})
-        made = real(settings, write=True, llm=llm, embedder=FakeEmbedder(), store=store)
+        embedder = FakeEmbedder()
+        made = real(settings, write=True, llm=llm, embedder=embedder, store=store, preload=preload)
         if not store.count_papers():
             made.library.ingest(parse_file(sample).papers[:8])
         return made

@@ -191,12 +191,10 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("give either a QUESTION or --questions-file")
     questions = _read_questions(args.questions_file) if args.questions_file else [args.question]
     history = read_history(args.history) if args.history else []
-    with Assistant(settings) as assistant:
-        loading = assistant.preload_model()
-        try:
-            _answer_all(assistant, questions, args, history)
-        finally:
-            loading.join()  # never exit while llama.cpp is mid-load
+    # the model, the embedder and the keyword index are made in the background while the
+    # store opens (closing the assistant joins those threads)
+    with Assistant(settings, preload=True) as assistant:
+        _answer_all(assistant, questions, args, history)
     return 0
 
 

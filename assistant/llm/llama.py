@@ -8,8 +8,8 @@ importing ``llama_cpp``, inside functions, so importing it stays cheap).
   (:mod:`.chat`); its tokens are both counted and evaluated, so budgets and generation agree.
   Special-token text inside message contents is neutralised: a source cannot end its turn.
 * One long-lived ``Llama`` reuses the KV cache of the longest prefix shared with the previous
-  call. Generation stops at end-of-generation tokens, at stop strings (never streamed) or at
-  ``max_tokens`` (capped to fit ``n_ctx``).
+  call, or warmed in before the first (:mod:`.prefix`). Generation stops at end-of-generation
+  tokens, at stop strings (never streamed) or at ``max_tokens`` (capped to fit ``n_ctx``).
 * ``Llama`` is not thread-safe: every call that touches the context holds one lock behind a
   bounded queue (:class:`ModelGate`) that raises :class:`BusyError` instead of hanging.
 * Threads: ``n_threads`` if set, else re-decided before each call (:mod:`.threads`).
@@ -34,11 +34,8 @@ from assistant.llm.chat import (
     neutralise,
     pick_formatter,
 )
-from assistant.llm.files import (
-    DEFAULT_MODEL_SHA256,
-    default_model_path,
-    verify_model,
-)
+from assistant.llm.files import DEFAULT_MODEL_SHA256, default_model_path, verify_model
+from assistant.llm.prefix import Warmup, reused_prefix, shared_prefix
 from assistant.llm.runtime import (
     BUNDLED_RUNTIME_SHA256,
     RUNTIME_FTYPES,
@@ -52,10 +49,9 @@ from assistant.llm.stream import (
     ModelGate,
     RepetitionGuard,
     TraceEntry,
-    common_prefix,
     consume,
 )
-from assistant.llm.threads import ThreadPolicy
+from assistant.llm.threads import ThreadPolicy, quick_gil_handoff
 from assistant.protocols import Generation, Message
 
 if TYPE_CHECKING:
@@ -98,6 +94,7 @@ class LocalLLM:
         self._bos_id = -1
         # messages -> prompt tokens: budgeting, retries and generation share one tokenisation
         self._prompt_cache = PromptCache()
+        self._warm = Warmup()  # the prefix warm-up (warm_prefix) and its first real call
         self.stop_on_repetition = True  # end a generation that loops (see RepetitionGuard)
         self.stats = LLMStats()
         self.trace: list[TraceEntry] | None = None  # set to a list to record every generation
@@ -145,17 +142,18 @@ class LocalLLM:
                 runtime = self.runtime_file()
                 t0 = time.perf_counter()
                 try:
-                    llama = Llama(
-                        model_path=str(runtime.path),
-                        n_ctx=self.n_ctx,
-                        n_threads=self.n_threads,
-                        n_threads_batch=self.n_threads,
-                        n_batch=min(self._settings.n_batch, self.n_ctx),
-                        seed=self._settings.seed,
-                        flash_attn=self._settings.flash_attn,
-                        logits_all=False,
-                        verbose=False,
-                    )
+                    with quick_gil_handoff():  # its callbacks need the GIL hundreds of times
+                        llama = Llama(
+                            model_path=str(runtime.path),
+                            n_ctx=self.n_ctx,
+                            n_threads=self.n_threads,
+                            n_threads_batch=self.n_threads,
+                            n_batch=min(self._settings.n_batch, self.n_ctx),
+                            seed=self._settings.seed,
+                            flash_attn=self._settings.flash_attn,
+                            logits_all=False,
+                            verbose=False,
+                        )
                 except Exception as exc:  # llama.cpp reports load failures as ValueError etc.
                     raise ModelError(f"failed to load model {self.model_path}: {exc}") from exc
                 self.load_s = time.perf_counter() - t0
@@ -285,6 +283,13 @@ class LocalLLM:
         tokens = self.prompt_token_ids(messages)
         return self._generate_tokens(tokens, max_tokens, stop, temperature, seed, on_token)
 
+    def warm_prefix(self, prompts: Sequence[Sequence[Message]], *, threads: int = 1) -> int:
+        """:func:`.prefix.warm` with the tokens all ``prompts`` start with, if the model is free."""
+        llama = self._ensure_loaded()
+        prefix = shared_prefix([self._encode_prompt(llama, self.render_prompt(m)) for m in prompts])
+        with self._gate.hold_if_free() as free:  # never keeps a real call waiting to start
+            return self._warm.run(llama, prefix, threads, self.n_threads) if free else 0
+
     def generate_raw_prompt(
         self,
         prompt: str,
@@ -364,12 +369,8 @@ class LocalLLM:
 
         seed_used = self._settings.seed if seed is None else seed
         llama.set_seed(seed_used)
-        # What llama-cpp-python will reuse: the longest common prefix with the cached tokens,
-        # less one when the whole prompt matches (its last token is re-evaluated for logits).
-        reused = common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
-        exact = llama.n_tokens == len(tokens) and not getattr(llama, "_requires_eval", True)
-        if reused == len(tokens) and not exact:
-            reused -= 1
+        self._warm.settle(llama, tokens)
+        reused = reused_prefix(llama, tokens)
         sampled: list[int] = []
 
         def recorded(stream: Iterator[int]) -> Iterator[int]:
@@ -402,11 +403,10 @@ class LocalLLM:
             stream.close()
         t_end = time.perf_counter()
         t_first = t_end if result.t_first is None else result.t_first
-        self.stats.add(len(tokens), max(0, reused), result, t_first - t0, t_end - t_first)
+        self.stats.add(len(tokens), reused, result, t_first - t0, t_end - t_first)
+        entry = TraceEntry(tuple(tokens), reused, tuple(sampled), temperature, seed_used)
         if self.trace is not None:
-            self.trace.append(
-                TraceEntry(tuple(tokens), max(0, reused), tuple(sampled), temperature, seed_used)
-            )
+            self.trace.append(entry)
         return Generation(
             text=result.text,
             prompt_tokens=len(tokens),

@@ -63,6 +63,22 @@ class ModelGate:
                     self._waiting -= 1
             if not acquired:
                 raise BusyError("the model stayed busy too long; try again shortly")
+        with self._held():
+            yield
+
+    @contextmanager
+    def hold_if_free(self) -> Iterator[bool]:
+        """Hold a slot if one is free right now, yielding True; else yield False at once (not
+        queued): for optional work, such as a warm-up, that must never hold up a real call."""
+        if not self._free.acquire(blocking=False):
+            yield False
+            return
+        with self._held():
+            yield True
+
+    @contextmanager
+    def _held(self) -> Iterator[None]:
+        """Count a slot just acquired as held; release it at the end."""
         with self._state:
             self._holding += 1
         try:
