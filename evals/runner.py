@@ -160,6 +160,10 @@ def run_suites(
                     )
                 )
                 say(f"eval: {name} done in {time.perf_counter() - t0:.1f} s")
+    if {"qa", "tldr", "user"} & set(names):
+        from evals.suite_shown import run_shown
+
+        results.append(run_shown(results, by_id))
     out = EvalResult(suites=results, seconds=round(time.perf_counter() - t_start, 2), meta=meta)
     if thresholds is None:
         return out

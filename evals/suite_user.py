@@ -37,6 +37,7 @@ from evals import suites as S
 from evals.cases import FIXTURES_DIR
 from evals.descriptions import USER_HELP
 from evals.gate import CaseResult, SuiteResult
+from evals.suite_shown import answer_shown
 
 SPLITS = ("test", "dev")
 Split = Literal["dev", "test"]
@@ -247,7 +248,12 @@ def _record(case: UserCase, ans: Answer, secs: float) -> CaseResult:
         ],
         retrieved=[r.paper_id for r in ans.retrieved],
         seconds=round(secs, 3),
-        details={"split": case.split, "answer_kind": ans.kind, "gold": case.gold_ids},
+        details={
+            "split": case.split,
+            "answer_kind": ans.kind,
+            "gold": case.gold_ids,
+            "shown_rows": answer_shown(ans),
+        },
     )
 
 

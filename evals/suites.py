@@ -20,6 +20,7 @@ from evals import metrics as M
 from evals.cases import Cases, QACase, UnanswerableCase
 from evals.descriptions import JUDGE_HELP, QA_HELP, TLDR_HELP
 from evals.gate import CaseResult, SuiteResult
+from evals.suite_shown import answer_shown, tldr_shown
 
 Tick = Callable[[BaseModel], None]  # called with each finished case (or TL;DR record)
 AnswerFn = Callable[[Assistant, str], Answer]
@@ -103,6 +104,7 @@ class _QA:
                 "cited": [c.paper_id for c in ans.citations],
                 "raw_model_text": ans.raw_model_text,
                 "timings": ans.timings,
+                "shown_rows": answer_shown(ans),
             },
         )
 
@@ -269,7 +271,11 @@ def run_tldr(
                 passed=check.passed,
                 why=check.why(),
                 seconds=rec.seconds,
-                details={"support": check.support, "words": check.words},
+                details={
+                    "support": check.support,
+                    "words": check.words,
+                    "shown_rows": tldr_shown(rec),
+                },
             )
         )
     values: dict[str, float | None] = {

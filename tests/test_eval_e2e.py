@@ -95,6 +95,12 @@ def test_honest_fake_model_passes_the_grounding_gates(tmp_path: Path) -> None:
     assert values["model_sentence_share"] is not None and values["model_sentence_share"] > 0.1
     assert result.passed, [m.name for m in result.failed_metrics]
     assert list(tmp_path.glob("assistant-eval-*")) == []  # the temp store is removed
+    # the shown audit is derived from the same cases, graded without the judge
+    shown = next(s for s in result.suites if s.name == "shown")
+    assert shown.values["quote_verbatim_rate"] == 1.0
+    share = shown.values["model_written_share"]  # list answers count one quote per paper
+    assert share is not None and share > 0.1
+    assert shown.values["label_coverage"] == 0.0  # the fake's sentences carry no hand label
 
 
 def test_lying_model_fails_even_though_the_pipeline_hides_its_lies(tmp_path: Path) -> None:
