@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from assistant.config import Settings
 from assistant.errors import EvalConfigError
+from assistant.files import cpu_threads
 from assistant.protocols import ChatModel, Embedder
 from assistant.service import Assistant
 from assistant.types import Paper
@@ -126,7 +127,11 @@ def run_suites(
     if temp_parent is not None:
         temp_parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="assistant-eval-", dir=temp_parent) as tmp:
-        run_settings = settings.model_copy(update={"data_dir": Path(tmp)})
+        # llama.cpp's output depends on its thread count, and the adaptive policy picks fewer
+        # threads when the machine is busy: a pinned count keeps the metrics load-independent.
+        threads = settings.n_threads or cpu_threads()
+        meta["n_threads"] = threads
+        run_settings = settings.model_copy(update={"data_dir": Path(tmp), "n_threads": threads})
         if embed_cache:
             from assistant.service import default_embedder
 

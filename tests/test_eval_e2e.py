@@ -16,6 +16,7 @@ from assistant import answer as answer_mod
 from assistant import grounding
 from assistant.cli import main
 from assistant.config import Settings
+from assistant.files import cpu_threads
 from assistant.protocols import Message
 from assistant.testing import FakeEmbedder, FakeLLM, user_text
 from assistant.types import SentenceCheck
@@ -95,6 +96,8 @@ def test_honest_fake_model_passes_the_grounding_gates(tmp_path: Path) -> None:
     assert values["model_sentence_share"] is not None and values["model_sentence_share"] > 0.1
     assert result.passed, [m.name for m in result.failed_metrics]
     assert list(tmp_path.glob("assistant-eval-*")) == []  # the temp store is removed
+    # the model's output depends on its thread count: the eval pins it, whatever the load
+    assert result.meta["n_threads"] == cpu_threads()
     # the shown audit is derived from the same cases, graded without the judge
     shown = next(s for s in result.suites if s.name == "shown")
     assert shown.values["quote_verbatim_rate"] == 1.0
@@ -248,3 +251,32 @@ def test_real_model_smoke(tmp_path: Path) -> None:
     assert cases[0].answer.strip()
     assert values["recall_at_k"] == 1.0
     assert result.meta["model"] and result.meta["embedder"] == "all-MiniLM-L6-v2"
+
+
+@pytest.mark.parametrize("configured", [None, 1])
+def test_the_eval_pins_the_model_thread_count(tmp_path: Path, configured: int | None) -> None:
+    """llama.cpp's text depends on its thread count, and the adaptive policy uses fewer
+    threads on a busy machine: the eval runs with a fixed count so its metrics do not move
+    with the load (the configured count, else every allowed CPU)."""
+    seen: list[int | None] = []
+
+    def answer(assistant: object, question: str) -> object:
+        seen.append(assistant.settings.n_threads)  # type: ignore[attr-defined]
+        return assistant.ask(question)  # type: ignore[attr-defined]
+
+    settings = _settings(tmp_path).model_copy(update={"n_threads": configured})
+    result = run_suites(
+        ["qa"],
+        settings,
+        llm=FakeLLM(responder=honest),
+        embedder=FakeEmbedder(),
+        answer_fn=answer,  # type: ignore[arg-type]
+        fixtures_dir=_small_fixtures(tmp_path / "fx", 2),
+        thresholds=None,
+        temp_parent=tmp_path,
+        progress=False,
+        log=None,
+    )
+    want = configured or cpu_threads()
+    assert seen and set(seen) == {want}
+    assert result.meta["n_threads"] == want

@@ -70,7 +70,7 @@ def test_rates_use_labels_and_verbatim_quotes_and_bound_unlabelled(tmp_path: Pat
          "reason": "false"},
     )  # fmt: skip
     rows = [
-        {"text": "We present GUIDE, which contains 3.5K videos", "origin": "quote", "papers": ["p1"]},
+        {"text": "We present GUIDE, which contains 3.5K", "origin": "quote", "papers": ["p1"]},
         {"text": "It contains 4K videos.", "origin": "quote", "papers": ["p1"]},  # not verbatim
         {"text": "GUIDE has 560 tasks.", "origin": "model", "papers": ["p1"]},
         {"text": "GUIDE has 3.5K tasks.", "origin": "model", "papers": ["p1"]},
