@@ -19,7 +19,8 @@ PACKAGES = ("assistant", "vectorstore", "ui", "evals", "prompts")
 # library -> the modules (or package prefixes) allowed to import it
 ADAPTERS: dict[str, tuple[str, ...]] = {
     "llama_cpp": ("assistant.llm.llama",),
-    "chromadb": ("vectorstore.chroma",),
+    "chromadb": ("vectorstore.chroma", "vectorstore.importing"),
+    "overrides": ("vectorstore.importing",),  # chromadb's decorator, skipped while it imports
     "gradio": ("ui.app",),
     "onnx": ("assistant.embedding.onnx_encoder",),
     "onnxruntime": ("assistant.embedding.onnx_encoder",),

@@ -1,12 +1,14 @@
 """What a cold `assistant ask` does in the background (docs/PERFORMANCE.md, 2026-12-02): the
 model's load and prompt-prefix warm-up, the embedder and the keyword index made while the store
-opens; the gate's non-blocking hold; bm25s without scipy; hashing through a memory map.
+opens; the gate's non-blocking hold; bm25s without scipy; hashing through a memory map; what it
+leaves out of its imports (httpx's command-line client, chromadb's ``overrides`` checks).
 Nothing here times anything: each test checks what is made, by which thread, and that results
 and errors are those of a run without the background work."""
 
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import sys
 import threading
 import time
@@ -366,3 +368,67 @@ def test_quick_gil_handoff_shortens_the_switch_interval_for_the_block_only() -> 
         assert sys.getswitchinterval() == before
         raise RuntimeError("restored on the way out")
     assert sys.getswitchinterval() == before
+
+
+# --- imports left out ----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fresh_python(code: str) -> str:
+    """``code``'s stdout in a new interpreter (this one has imported httpx and chromadb)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_the_ask_path_leaves_out_httpx_command_line_client() -> None:
+    out = _fresh_python(
+        "import sys, assistant.cli\n"
+        "assistant.cli.build_parser()\n"  # every command module, as `assistant ask` imports
+        "from vectorstore.chroma import chromadb_version\n"
+        "chromadb_version()\n"  # chromadb imports httpx too
+        "import httpx\n"
+        "cli = ('httpx._main', 'click', 'rich', 'pygments')\n"
+        "print(sorted(m for m in cli if sys.modules.get(m)))\n"
+        "print(callable(httpx.main), httpx.Client(timeout=1.0).timeout.read)\n"
+    )
+    assert out.splitlines() == ["[]", "True 1.0"]
+
+
+def test_chromadb_is_imported_with_its_override_checks_skipped_then_restored() -> None:
+    out = _fresh_python(
+        "import overrides\n"
+        "real = (overrides.override, overrides.overrides)\n"
+        "from vectorstore.importing import import_chromadb\n"
+        "chromadb = import_chromadb()\n"
+        "print((overrides.override, overrides.overrides) == real, import_chromadb() is chromadb)\n"
+        "from chromadb.api.client import Client\n"
+        "print(Client.heartbeat.__override__)\n"  # marked, as EnforceOverrides requires
+        "import chromadb.api.fastapi\n"  # imported later (server mode): the real decorator
+        "col = chromadb.EphemeralClient().create_collection('cold', embedding_function=None)\n"
+        "col.add(ids=['a', 'b'], embeddings=[[1.0, 0.0], [0.0, 1.0]], documents=['x', 'y'])\n"
+        "print(col.query(query_embeddings=[[0.9, 0.1]], n_results=1)['ids'])\n"
+    )
+    assert out.splitlines() == ["True True", "True", "[['a']]"]
+
+
+def test_mark_override_marks_in_both_decorator_forms_and_restores_on_errors() -> None:
+    import overrides
+
+    from vectorstore import importing
+
+    def f() -> None: ...
+
+    def g() -> None: ...
+
+    assert importing.mark_override(f) is f and f.__override__  # type: ignore[attr-defined]
+    assert importing.mark_override(check_signature=False)(g) is g
+    assert g.__override__  # type: ignore[attr-defined]
+    real = overrides.override
+    with pytest.raises(RuntimeError), importing._unchecked_overrides():
+        assert overrides.override is importing.mark_override
+        raise RuntimeError("a failed chromadb import")
+    assert overrides.override is real

@@ -1,4 +1,4 @@
-"""The Chroma adapter: the only module that imports chromadb.
+"""The Chroma adapter: the only module that uses chromadb (:mod:`vectorstore.importing` imports it).
 
 Two collections: ``<name>`` holds chunks (what retrieval searches) and ``<name>-papers`` holds
 one record per paper (title, abstract, metadata, content hash). A paper record is written only
@@ -43,6 +43,7 @@ from assistant.config import default
 from assistant.errors import StoreError, StoreServerError
 from assistant.protocols import VectorStore
 from assistant.types import Chunk, Hit, Paper
+from vectorstore.importing import import_chromadb
 from vectorstore.records import authors_label, paper_from, paper_meta
 
 __all__ = ["ChromaBackend", "ChromaStore", "chromadb_version", "error_table", "mapped_errors"]
@@ -56,13 +57,12 @@ _TIMEOUT_S: float = default("chroma_timeout_s")  # a server store's HTTP timeout
 
 
 def chromadb_version() -> str:
-    import chromadb
-
-    return str(chromadb.__version__)
+    return str(import_chromadb().__version__)
 
 
 def error_table() -> list[tuple[type[BaseException], str]]:
     """(exception class, what to tell the user); the most specific matching class wins."""
+    import_chromadb()
     from chromadb import errors as ce
 
     return [
@@ -173,8 +173,7 @@ def public_url(url: str) -> str:
 
 
 def _http_client(url: str, token: str | None, chroma_settings: Any, timeout_s: float) -> Any:
-    import chromadb
-
+    chromadb = import_chromadb()
     parts = urlsplit(url)
     if parts.path not in ("", "/"):
         raise StoreError(f"chroma_url must be http(s)://host:port without a path, not {url}")
@@ -198,7 +197,7 @@ def _http_client(url: str, token: str | None, chroma_settings: Any, timeout_s: f
 
 
 def _client(path: Path | None, url: str | None, token: str | None, timeout_s: float) -> Any:
-    import chromadb
+    chromadb = import_chromadb()
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)

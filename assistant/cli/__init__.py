@@ -26,6 +26,11 @@ from assistant.cli.common import (
 )
 from assistant.errors import AssistantError
 
+# httpx's __init__ imports its command-line client (click, rich, pygments: 30-90 ms of a cold
+# start) and defines a stub ``httpx.main`` when that import fails; nothing here runs httpx's CLI.
+# Set before any command module is imported, hence before httpx (vectorstore.chroma imports it).
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 __all__ = [
     "COMMAND_MODULES",
     "add_common",
