@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 from assistant.config import default
 from assistant.embedding.cache import CachingEmbedder
 from assistant.grounding.claims import Evidence, paper_names, titled
+from assistant.grounding.framing import framing_issue, unfinished
 from assistant.grounding.rules import polarity_conflict, swapped_fact, unsupported_comparisons
 from assistant.grounding.safe_text import has_external_url, known_urls, strip_unsafe, url_key
 from assistant.grounding.structure import structure_issue, vacuity_issue
@@ -344,7 +345,11 @@ def _structure(claim: str, index: _Index, best: int) -> str:
     neighbours = tuple(index.texts[r] for r in body[max(0, at - 1) : at + 2] if r != best)
     others = tuple(index.texts[r] for r in body)
     ev = Evidence(index.texts[best], neighbours, title, index.methods[owner], others)
-    return vacuity_issue(claim, title) or structure_issue(claim, ev, generic=_GENERIC)
+    return (
+        vacuity_issue(claim, title, ev.sentence)
+        or framing_issue(claim, ev)
+        or structure_issue(claim, ev, generic=_GENERIC)
+    )
 
 
 def score_support(
@@ -405,6 +410,14 @@ def check_sentences(
             continue
         allowed = [keys.index(c) for c in cites] if cites else list(range(len(keys)))
         support = _judge(clean, index, allowed, threshold, vectors, len(index.texts) + n)
+        if STRUCTURE and support.supported and unfinished(unit, clean):
+            support = support.model_copy(
+                update={
+                    "supported": False,
+                    "reason": "unfinished: the sentence stops without a full stop",
+                    "score": min(support.score, GATE_CAP),
+                }
+            )
         previous = verdicts[-1].cites if verdicts else []
         switched = bool(cites and previous and not set(cites) & set(previous))
         # "This process ... [2]" right after a sentence about [1]

@@ -50,7 +50,7 @@ _COMPARISON_WORDS = {
     # absolute or evaluative words a model likes to add: they need the source's backing too
     "perfect": "perfect perfectly flawless flawlessly",
     "always": "always invariably",
-    "easily": "easily effortlessly trivially",
+    "easily": "easily effortlessly trivially ease",
     "guarantee": "guarantee guarantees guaranteed provably",
     "dramatic": "dramatically drastically massively hugely",
 }
