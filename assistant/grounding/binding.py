@@ -158,7 +158,16 @@ def composition_issue(
         if len(missing) < 2 and not factual:
             continue  # one paraphrase word that also occurs elsewhere proves nothing
         keys = [t.key for t in missing]
-        home = [s for s in ev.others if set(keys) <= words_of(tokens(s))]
+        # a phrase brought in (two words or more): its clause rests on the phrase's home
+        # sentence, at most one of its other words not there; one name ("such as FLAN-T5")
+        # may be added to a clause of the evidence
+        rest = words_of(part) & (near | elsewhere) - subject - generic - SELF_STEMS
+        rest = rest if len(missing) >= 2 else set()
+        home = [
+            s
+            for s in ev.others
+            if set(keys) <= (have := words_of(tokens(s))) and len(rest - have) <= 1
+        ]
         if not home:
             return f"combines {keys[0]!r} from elsewhere with the source sentence"
         if about and all(

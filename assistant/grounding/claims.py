@@ -99,25 +99,30 @@ _VERBS = word_set(
 
 
 def _forms(verb: str) -> set[str]:
-    """The stems of a verb's regular forms: "enhance" stems to "enh" but "enhances" and
-    "enhanced" to "enhanc", so every form is listed."""
+    """A verb's regular forms ("enhance" stems to "enh" but "enhances" to "enhanc", so every
+    form's stem is listed)."""
     base = verb[:-1] if verb.endswith("e") else verb
     third = verb + ("es" if verb.endswith(("s", "sh", "ch", "x")) else "s")
     if verb.endswith("y") and verb[-2:-1] not in "aeiou":
         third, past = verb[:-1] + "ies", verb[:-1] + "ied"
     else:
         past = base + "ed"
-    return {stem(w) for w in (verb, third, past, base + "ing")}
+    return {verb, third, past, base + "ing"}
 
 
-VERB_HEADS = frozenset(k for v in _VERBS for k in _forms(v))
+_ALL_FORMS = frozenset(f for v in _VERBS for f in _forms(v))
+VERB_HEADS = frozenset(stem(f) for f in _ALL_FORMS)
+_VERB_FORMS = frozenset(f for f in _ALL_FORMS if not f.endswith("ing"))  # "training data"
 # Noun endings: "performance" stems like "perform" but is no verb.
-_NOUN_END = re.compile(r"(?:ance|ence|ment|tion|sion|ers?|ors?|ings?|ity|ness|ances|ences)$")
+_NOUN_END = re.compile(r"(?:ance|ence|ment|tion|sion|ers?|ors?|ings?|ity|ness)$")
 
 
 def is_verb(tok: Tok) -> bool:
     """A known verb in a verbal form (not "performance", "training" or "learner")."""
-    return tok.kind == "word" and tok.key in VERB_HEADS and not _NOUN_END.search(tok.text.lower())
+    text = tok.text.lower()
+    if tok.kind != "word" or tok.key not in VERB_HEADS:
+        return False
+    return text in _VERB_FORMS or not _NOUN_END.search(text)
 
 
 _TOKEN_RE = re.compile(r"n't|[A-Za-z][A-Za-z0-9]*(?:[-'’][A-Za-z0-9]+)*|[,;:()]")

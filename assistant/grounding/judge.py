@@ -410,19 +410,15 @@ def check_sentences(
             continue
         allowed = [keys.index(c) for c in cites] if cites else list(range(len(keys)))
         support = _judge(clean, index, allowed, threshold, vectors, len(index.texts) + n)
-        if STRUCTURE and support.supported and unfinished(unit, clean):
-            support = support.model_copy(
-                update={
-                    "supported": False,
-                    "reason": "unfinished: the sentence stops without a full stop",
-                    "score": min(support.score, GATE_CAP),
-                }
-            )
         previous = verdicts[-1].cites if verdicts else []
         switched = bool(cites and previous and not set(cites) & set(previous))
-        # "This process ... [2]" right after a sentence about [1]
-        if STRUCTURE and support.supported and switched and _ANAPHOR_RE.match(clean):
+        why = ""
+        if STRUCTURE and support.supported and unfinished(unit, clean):
+            why = "unfinished: the sentence stops without a full stop"
+        elif STRUCTURE and support.supported and switched and _ANAPHOR_RE.match(clean):
+            # "This process ... [2]" right after a sentence about [1]
             why = f"its subject refers back to [{previous[0]}] but it cites [{cites[0]}]"
+        if why:
             support = support.model_copy(
                 update={"supported": False, "reason": why, "score": min(support.score, GATE_CAP)}
             )

@@ -39,6 +39,7 @@ from assistant.grounding.claims import (
     VERB_HEADS,
     Evidence,
     Tok,
+    is_verb,
     subject_of,
     tokens,
     words_of,
@@ -174,13 +175,13 @@ def _order(claim: list[Tok], ev: list[Tok], claim_text: str, sentence: str) -> s
         for k in c_keys
         if k in e_at
         and c[c_at[k]].kind in ("word", "num")
-        and k[0] not in VERB_HEADS
+        and not is_verb(c[c_at[k]])  # "alignment" is an argument, "aligns" a relation
         and not c[c_at[k]].text.endswith("ly")  # adverbs move freely
     ]
     pivots = [
         k
         for k in c_keys
-        if k in e_at and (k[0] in VERB_HEADS or k[0] in RELATIONS) and c_keys.count(k) == 1
+        if k in e_at and (is_verb(c[c_at[k]]) or k[0] in RELATIONS) and c_keys.count(k) == 1
     ]
     for pivot in pivots:
         cp, ep = c_at[pivot], e_at[pivot]
