@@ -25,7 +25,10 @@ from assistant.grounding.claims import (
     Evidence,
     Tok,
     about_paper,
+    introduced_at,
+    introduces,
     is_self,
+    is_verb,
     speaks_of_paper,
     subject_of,
     tokens,
@@ -66,29 +69,46 @@ def _paper_clause(claim: list[Tok], ev: Evidence, ev_toks: list[Tok]) -> str:
     part = parts[at]
     first = next(i for i, t in enumerate(part) if t.key in wanted)
     # the region's nouns name who the clause is about; verbs and adverbs name nobody
-    region = [t for t in part[:first] if t.key not in VERB_HEADS and not t.text.endswith("ly")]
+    region = [t for t in part[:first] if not is_verb(t) and not t.text.endswith("ly")]
     if any(t.kind == "word" for t in region) or any(t.key in PRONOUNS for t in region):
         if is_self(region, ev.method_names) or {t.key for t in region} & OWN_WORK:
             return ""
         said = " ".join(t.text for t in part[: first + 1])
         named = {t.key for t in region if t.kind == "word"}
-        introduced = [s for s in ev.others if speaks_of_paper(s, ev.method_names)]
-        if not PRIOR_RE.search(said) and any(named <= words_of(tokens(s)) for s in introduced):
+        made = introduced_at(ev.sentence)  # "we introduce X, which is shown to ..."
+        if not PRIOR_RE.search(said) and (
+            (made is not None and made < part[0].pos)
+            or speaks_of_paper(ev.sentence, ev.method_names)
+            or any(introduces(s, named) for s in ev.others)
+        ):
             return ""  # something the paper introduces itself (its dataset, its critic ...)
         who = " ".join(t.text for t in region if t.kind == "word")
         return f"the source sentence says this of {who!r}, not of the paper's method"
     before = [t for p in parts[:at] for t in p]
     if is_self(before, ev.method_names) or speaks_of_paper(ev.sentence, ev.method_names):
         return ""
-    nouns = [t for t in before if t.kind == "word" and t.key not in VERB_HEADS]
+    nouns = [t for t in before if t.kind == "word" and not is_verb(t)]
     if PRIOR_RE.search(ev.sentence) or (nouns and not {t.key for t in nouns} & OWN_WORK):
         who = " ".join(t.text for t in nouns[:4]) or "earlier work"
         return f"the source sentence says this of {who!r}, not of the paper's method"
     return ""
 
 
+def _background(ev: Evidence) -> bool:
+    """The evidence sentence comes before the abstract first speaks of the paper ("Meta-training
+    allows ..." ahead of "we propose meta-training with demonstration retrieval")."""
+    for sentence in ev.others:
+        if speaks_of_paper(sentence, ev.method_names):
+            return False
+        if sentence == ev.sentence:
+            return True
+    return False
+
+
 def subject_issue(claim: list[Tok], ev: Evidence, ev_toks: list[Tok]) -> str:
     about = about_paper(claim, ev.method_names)
+    if about and _background(ev):
+        return "the source sentence is background (earlier work), not of the paper's method"
     if about and (reason := _paper_clause(claim, ev, ev_toks)):
         return reason
     subject = subject_of(claim)
@@ -138,7 +158,16 @@ def composition_issue(
         if len(missing) < 2 and not factual:
             continue  # one paraphrase word that also occurs elsewhere proves nothing
         keys = [t.key for t in missing]
-        home = [s for s in ev.others if set(keys) <= words_of(tokens(s))]
+        # a phrase brought in (two words or more): its clause rests on the phrase's home
+        # sentence, at most one of its other words not there; one name ("such as FLAN-T5")
+        # may be added to a clause of the evidence
+        rest = words_of(part) & (near | elsewhere) - subject - generic - SELF_STEMS
+        rest = rest if len(missing) >= 2 else set()
+        home = [
+            s
+            for s in ev.others
+            if set(keys) <= (have := words_of(tokens(s))) and len(rest - have) <= 1
+        ]
         if not home:
             return f"combines {keys[0]!r} from elsewhere with the source sentence"
         if about and all(

@@ -36,7 +36,10 @@ __all__ = [
     "method_names",
     "paper_names",
     "titled",
+    "introduced_at",
+    "introduces",
     "is_self",
+    "is_verb",
     "speaks_of_paper",
     "subject_of",
     "tokens",
@@ -82,19 +85,46 @@ SELF_PHRASES = re.compile(
 AUX = word_set(
     "is are was were be been has have had can could will would may might should does do did"
 )
-VERB_HEADS = frozenset(
-    stem(w)
-    for w in word_set(
-        """achieve outperform propose introduce present use offer show improve enable require
-        provide demonstrate learn train reach consist contain include face focus suffer boost
-        reduce produce generate combine predict rely remain exhibit allow help utilize leverage
-        employ adopt address tackle extend build make perform surpass exceed beat yield obtain
-        attain capture cover unify support rank match evaluate release outline describe explore
-        study integrate incorporate apply lead bring increase decrease lower raise involve solve
-        exploit enhance facilitate serve mean refer find reveal report observe develop design
-        create conduct struggle fail lack need depend continue"""
-    )
+_VERBS = word_set(
+    """achieve outperform propose introduce present use offer show improve enable require
+    provide demonstrate learn train reach consist contain include face focus suffer boost
+    reduce produce generate combine predict rely remain exhibit allow help utilize leverage
+    employ adopt address tackle extend build make perform surpass exceed beat yield obtain
+    attain capture cover unify support rank match evaluate release outline describe explore
+    study integrate incorporate apply lead bring increase decrease lower raise involve solve
+    exploit enhance facilitate serve mean refer find reveal report observe develop design
+    create conduct struggle fail lack need depend continue refine encode replace transform
+    guide select retrieve extract align fuse distill"""
 )
+
+
+def _forms(verb: str) -> set[str]:
+    """A verb's regular forms ("enhance" stems to "enh" but "enhances" to "enhanc", so every
+    form's stem is listed)."""
+    base = verb[:-1] if verb.endswith("e") else verb
+    third = verb + ("es" if verb.endswith(("s", "sh", "ch", "x")) else "s")
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        third, past = verb[:-1] + "ies", verb[:-1] + "ied"
+    else:
+        past = base + "ed"
+    return {verb, third, past, base + "ing"}
+
+
+_ALL_FORMS = frozenset(f for v in _VERBS for f in _forms(v))
+VERB_HEADS = frozenset(stem(f) for f in _ALL_FORMS)
+_VERB_FORMS = frozenset(f for f in _ALL_FORMS if not f.endswith("ing"))  # "training data"
+# Noun endings: "performance" stems like "perform" but is no verb.
+_NOUN_END = re.compile(r"(?:ance|ence|ment|tion|sion|ers?|ors?|ings?|ity|ness)$")
+
+
+def is_verb(tok: Tok) -> bool:
+    """A known verb in a verbal form (not "performance", "training" or "learner")."""
+    text = tok.text.lower()
+    if tok.kind != "word" or tok.key not in VERB_HEADS:
+        return False
+    return text in _VERB_FORMS or not _NOUN_END.search(text)
+
+
 _TOKEN_RE = re.compile(r"n't|[A-Za-z][A-Za-z0-9]*(?:[-'’][A-Za-z0-9]+)*|[,;:()]")
 PASSIVE_RE = re.compile(
     r"\b(?:is|are|was|were|be|been|being)\s+(?:\w+ly\s+)?\w+(?:ed|en|wn|lt|de|ht|nd)\s+by\b",
@@ -167,9 +197,7 @@ def subject_of(toks: Sequence[Tok]) -> list[Tok]:
             break
         clause.append(t)
     for i, t in enumerate(clause):
-        if i and (
-            (t.kind == "stop" and t.key in AUX) or (t.kind == "word" and t.key in VERB_HEADS)
-        ):
+        if i and ((t.kind == "stop" and t.key in AUX) or is_verb(t)):
             return clause[:i]
     return []
 
@@ -190,6 +218,29 @@ def is_self(toks: Sequence[Tok], method: frozenset[str]) -> bool:
 
 def speaks_of_paper(sentence: str, method: frozenset[str]) -> bool:
     return bool(SELF_PHRASES.search(sentence)) or bool(words_of(tokens(sentence)) & method)
+
+
+# "we propose X", "we build a benchmark dataset ...": what follows is the paper's own.
+_OWN_MAKES = re.compile(
+    r"\b(?:we|this (?:paper|work|study)|the authors)\s+(?:\w+ly\s+|also\s+|then\s+|further\s+)?"
+    r"(?:propos|introduc|present|develop|design|buil|construct|creat|curat|collect|releas|"
+    r"contribut|deriv|train|formulat|establish|call|nam|dub|term)\w*\b((?:\W+[\w-]+){1,10})",
+    re.IGNORECASE,
+)
+
+
+def introduces(sentence: str, named: set[str]) -> bool:
+    """``sentence`` says the paper makes the thing ``named`` (stems) names: "we develop a
+    benchmark dataset ..." introduces {"benchmark", "dataset"}."""
+    return bool(named) and any(
+        named <= words_of(tokens(m.group(1))) for m in _OWN_MAKES.finditer(sentence)
+    )
+
+
+def introduced_at(sentence: str) -> int | None:
+    """Where ``sentence`` says "we propose / introduce ...", or None."""
+    m = _OWN_MAKES.search(sentence)
+    return None if m is None else m.start()
 
 
 def titled(source: str) -> bool:

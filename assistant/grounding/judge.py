@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 from assistant.config import default
 from assistant.embedding.cache import CachingEmbedder
 from assistant.grounding.claims import Evidence, paper_names, titled
+from assistant.grounding.framing import framing_issue, unfinished
 from assistant.grounding.rules import polarity_conflict, swapped_fact, unsupported_comparisons
 from assistant.grounding.safe_text import has_external_url, known_urls, strip_unsafe, url_key
 from assistant.grounding.structure import structure_issue, vacuity_issue
@@ -344,7 +345,11 @@ def _structure(claim: str, index: _Index, best: int) -> str:
     neighbours = tuple(index.texts[r] for r in body[max(0, at - 1) : at + 2] if r != best)
     others = tuple(index.texts[r] for r in body)
     ev = Evidence(index.texts[best], neighbours, title, index.methods[owner], others)
-    return vacuity_issue(claim, title) or structure_issue(claim, ev, generic=_GENERIC)
+    return (
+        vacuity_issue(claim, title, ev.sentence)
+        or framing_issue(claim, ev)
+        or structure_issue(claim, ev, generic=_GENERIC)
+    )
 
 
 def score_support(
@@ -407,9 +412,13 @@ def check_sentences(
         support = _judge(clean, index, allowed, threshold, vectors, len(index.texts) + n)
         previous = verdicts[-1].cites if verdicts else []
         switched = bool(cites and previous and not set(cites) & set(previous))
-        # "This process ... [2]" right after a sentence about [1]
-        if STRUCTURE and support.supported and switched and _ANAPHOR_RE.match(clean):
+        why = ""
+        if STRUCTURE and support.supported and unfinished(unit, clean):
+            why = "unfinished: the sentence stops without a full stop"
+        elif STRUCTURE and support.supported and switched and _ANAPHOR_RE.match(clean):
+            # "This process ... [2]" right after a sentence about [1]
             why = f"its subject refers back to [{previous[0]}] but it cites [{cites[0]}]"
+        if why:
             support = support.model_copy(
                 update={"supported": False, "reason": why, "score": min(support.score, GATE_CAP)}
             )

@@ -32,6 +32,7 @@ _SOFT_NEGATION_RE = re.compile(
     r"\b(?:avoid\w*|eliminat\w*|free|bypass\w*|remov\w*|instead|rather|prevent\w*|absen\w*)\b",
     re.IGNORECASE,
 )
+_NOT_ONLY = frozenset({"only", "just", "merely"})
 _COMPARISON_WORDS = {
     "up": "better best higher highest stronger strongest superior top outperform surpass exceed "
     "beat",
@@ -50,7 +51,7 @@ _COMPARISON_WORDS = {
     # absolute or evaluative words a model likes to add: they need the source's backing too
     "perfect": "perfect perfectly flawless flawlessly",
     "always": "always invariably",
-    "easily": "easily effortlessly trivially",
+    "easily": "easily effortlessly trivially ease",
     "guarantee": "guarantee guarantees guaranteed provably",
     "dramatic": "dramatically drastically massively hugely",
 }
@@ -87,8 +88,12 @@ def polarity_conflict(claim: str, evidence: Sequence[str]) -> str:
     plain: set[str] = set()
     for sentence in evidence:
         scope = 0
-        for token in re.findall(r"[A-Za-z0-9']+|[.,;:()]", sentence):
-            if NEGATION_RE.fullmatch(token) or token.lower().endswith("n't"):
+        found = re.findall(r"[A-Za-z0-9']+|[.,;:()]", sentence)
+        for at, token in enumerate(found):
+            negator = NEGATION_RE.fullmatch(token) or token.lower().endswith("n't")
+            if negator and found[at + 1 : at + 2] and found[at + 1].lower() in _NOT_ONLY:
+                continue  # "not only A but also B" says A
+            if negator:
                 scope = 2
             elif token in ".,;:()":
                 scope = 0

@@ -34,10 +34,12 @@ from assistant.grounding.claims import (
     PASSIVE_RE,
     QUANTIFIERS,
     RELATIONS,
+    SELF_STEMS,
     SPLIT_CLAUSE,
     VERB_HEADS,
     Evidence,
     Tok,
+    is_verb,
     subject_of,
     tokens,
     words_of,
@@ -47,6 +49,23 @@ from assistant.grounding.textnorm import stem, word_set
 __all__ = ["Evidence", "Tok", "structure_issue", "tokens", "vacuity_issue"]
 
 
+_NOT_ONLY = word_set("only just merely solely")
+
+
+def _negated(ev: list[Tok], i: int) -> list[str]:
+    """Content words in the scope of the negator at ``i``: up to the clause's end ("does not
+    need to learn one embedding per item)"), or, for a closing "or not)", the words before."""
+    scope: list[str] = []
+    for t in ev[i + 1 : i + 8]:
+        if t.kind == "punct":
+            break
+        if t.kind in ("word", "num"):
+            scope.append(t.key)
+    if not scope and ev[i - 1 : i] and ev[i - 1].key == "or":
+        scope = [t.key for t in ev[max(0, i - 4) : i] if t.kind == "word"][-2:]
+    return scope
+
+
 def _polarity(claim: list[Tok], ev: list[Tok]) -> str:
     c_neg = [t.key for t in claim if t.key in NEGATORS]
     e_neg = [t.key for t in ev if t.key in NEGATORS]
@@ -54,10 +73,17 @@ def _polarity(claim: list[Tok], ev: list[Tok]) -> str:
         return f"adds the negation {c_neg[0]!r} to the source sentence"
     c_words = words_of(claim)
     for i, t in enumerate(ev):
-        if t.key in NEGATORS and e_neg.count(t.key) > c_neg.count(t.key):
-            after = [x.key for x in ev[i + 1 : i + 4] if x.kind == "word"]
-            if after and after[0] in c_words:
-                return f"drops the source's {t.key!r}"
+        if t.key not in NEGATORS or e_neg.count(t.key) <= c_neg.count(t.key):
+            continue
+        if ev[i + 1 : i + 2] and ev[i + 1].key in _NOT_ONLY:
+            continue  # "not only A but also B" says A
+        after = [x.key for x in ev[i + 1 : i + 4] if x.kind == "word"]
+        if after and after[0] in c_words:
+            return f"drops the source's {t.key!r}"
+        scope = _negated(ev, i)
+        kept = [k for k in scope if k in c_words]
+        if len(kept) >= 2 and len(kept) >= len(scope) - 1:
+            return f"states without the source's {t.key!r} what it negates"
     return ""
 
 
@@ -149,13 +175,13 @@ def _order(claim: list[Tok], ev: list[Tok], claim_text: str, sentence: str) -> s
         for k in c_keys
         if k in e_at
         and c[c_at[k]].kind in ("word", "num")
-        and k[0] not in VERB_HEADS
+        and not is_verb(c[c_at[k]])  # "alignment" is an argument, "aligns" a relation
         and not c[c_at[k]].text.endswith("ly")  # adverbs move freely
     ]
     pivots = [
         k
         for k in c_keys
-        if k in e_at and (k[0] in VERB_HEADS or k[0] in RELATIONS) and c_keys.count(k) == 1
+        if k in e_at and (is_verb(c[c_at[k]]) or k[0] in RELATIONS) and c_keys.count(k) == 1
     ]
     for pivot in pivots:
         cp, ep = c_at[pivot], e_at[pivot]
@@ -216,8 +242,12 @@ TITLE_FILLER = frozenset(
 )
 
 
-def vacuity_issue(claim: str, title: str = "") -> str:
-    """Why ``claim`` says nothing, or ""."""
+_FRAME = SELF_STEMS | {"paper", "work"}
+
+
+def vacuity_issue(claim: str, title: str = "", evidence: str = "") -> str:
+    """Why ``claim`` says nothing, or "". A claim that copies its ``evidence`` sentence (words
+    only removed, "we" as "the authors") says what the abstract says, title or not."""
     text = claim.strip()
     if re.search(r"(?::|\b\w+-)\s*$", text):
         return "unfinished: ends with ':' or a cut-off word"
@@ -238,11 +268,14 @@ def vacuity_issue(claim: str, title: str = "") -> str:
         title_words = words_of(tokens(title))
         if words and words <= title_words:
             return "says nothing beyond the paper's title"
+        copied = bool(evidence) and _is_deletion(
+            [t for t in toks if t.key not in _FRAME], tokens(evidence)
+        )
         extra = words - title_words - TITLE_FILLER
-        if len(words) >= 3 and len(extra) <= 1:
+        if len(words) >= 3 and len(extra) <= 1 and not copied:
             return "says little beyond the paper's title"
         predicate = words_of(toks[len(subject_of(toks)) :]) - {stem("called"), stem("named")}
-        if subject_of(toks) and predicate and predicate <= title_words:
+        if subject_of(toks) and predicate and predicate <= title_words and not copied:
             return "its predicate only restates the paper's title"
     return ""
 
