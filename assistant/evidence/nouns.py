@@ -55,7 +55,7 @@ _MEASURES = grounding.content_words(
     "size sizes rate rates number count amount length hours hour time duration ratio "
     "dimension dimensions depth width budget cost"
 )
-# Qualifiers skipped before the noun; "kind of X" asks about X.
+# Qualifiers skipped before the noun ("Which specific LLM ...?": an LLM).
 _SKIP = {
     "the", "a", "an", "specific", "exact", "exactly", "particular", "precise", "actual",
     "existing", "total", "overall", "other", "two", "three", "four", "five", "six", "seven",
@@ -113,7 +113,7 @@ _ITEM_WORDS = 5  # "text prompt tuning" is an item, "compared to both finetuning
 @dataclass(frozen=True)
 class AskedNoun:
     words: tuple[str, ...]  # lower-case surface words, the head last
-    kind: str  # "name", "quantity", "gain" or "percent"
+    kind: str  # "name", "quantity", "gain", "percent" or "duration"
 
     @property
     def head(self) -> str:
