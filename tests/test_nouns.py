@@ -26,6 +26,7 @@ def _noun(question: str) -> nouns.AskedNoun | None:
         ("What is the name of the base model of Alpha?", ("base", "model"), "name"),
         ("How many GPU hours did training take?", ("gpu", "hours"), "quantity"),
         ("By how much does Alpha improve over Beta?", None, "gain"),
+        ("What accuracy gain does Alpha get?", ("accuracy", "gain"), "gain"),
         ("What fraction of the data does Alpha keep?", ("fraction",), "percent"),
         ("How long did it take to train Alpha?", ("time",), "duration"),
         ("Who funded the Alpha work?", ("funded",), "name"),
@@ -51,6 +52,7 @@ def test_asked_noun(question: str, words: tuple[str, ...] | None, kind: str) -> 
         "How large is the Alpha dataset?",  # measured in any words
         "What is the size of the Alpha dataset?",
         "What is the main contribution of Alpha?",
+        "What does Alpha boost on BIG-Bench?",  # a verb, not "what gain"
     ],
 )
 def test_no_asked_noun(question: str) -> None:

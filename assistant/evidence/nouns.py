@@ -89,7 +89,8 @@ _TOKEN = re.compile(r"\([^()]*\)|[A-Za-z0-9][\w/.+-]*|[?,;:!]")
 _GAIN_QUESTION = re.compile(
     r"\b(?:by how much|how much (?:better|faster|higher|lower|more|less)|"
     r"how much does .{0,60}\b(?:improve|gain|boost|outperform|speed)|"
-    r"what (?:[\w-]+ ){0,2}(?:gain|improvement|boost|speed-?up|margin))\b",
+    r"what (?:(?!(?:does|do|did|is|are|was|were|can|could)\b)[\w-]+ ){0,2}"
+    r"(?:gain|improvement|boost|speed-?up|margin)s?)\b",
     re.IGNORECASE,
 )
 # "What fraction of ... ?" is answered by a percentage, whatever noun the sentence uses
