@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant import grounding
+from assistant.evidence.nouns import noun_features
 from assistant.evidence.spans import mark_span
 from assistant.evidence.terms import (
     GENERIC,
@@ -196,6 +197,8 @@ QUESTION_FEATURES = (
     "quantity_match",
     "open_named",
     "head_absent",
+    "noun_absent",
+    "noun_unfilled",
     "bias",
 )
 # The sign each question feature's weight may take (0: either). Evidence for the question can
@@ -212,6 +215,8 @@ QUESTION_SIGNS = {
     "quantity_match": 1,
     "open_named": 0,
     "head_absent": -1,
+    "noun_absent": -1,
+    "noun_unfilled": -1,
     "bias": 0,
 }
 
@@ -230,6 +235,13 @@ def question_features(
     # a name next to "datasets" in another paper's abstract fills nothing
     lead = [c for c in candidates if c.source.key == candidates[0].source.key]
     slot = top("slot", lead)
+    # the noun asked about ("batch size", "base LLM") in the sentences the answer leads with
+    absent, unfilled = noun_features(
+        question,
+        question_kind(question),
+        [c.sentence for c in lead[:2]],
+        [s.abstract for s in sources],
+    )
     return {
         "lexical_pass": float(lexical > 0),
         "lexical": lexical,
@@ -243,6 +255,8 @@ def question_features(
         "open_named": float(question_kind(question) == "open" and any(s.named for s in sources)),
         # "How many annotators ...?" where no retrieved sentence mentions annotators
         "head_absent": float(bool(head_terms(question)) and top("head") == 0),
+        "noun_absent": absent,
+        "noun_unfilled": unfilled,
         "bias": 1.0,
     }
 
