@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.grounding.textnorm import norm_phrase
 from assistant.types import Answer, Paper, Tldr
 from evals.cases import FIXTURES_DIR
 from evals.gate import CaseResult, SuiteResult
@@ -48,7 +49,7 @@ _PAREN = re.compile(r"\s*\([^()]*\)")
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    return norm_phrase(text).strip()
 
 
 def _strip_marks(text: str) -> str:
