@@ -11,8 +11,11 @@
 * ``retrieval``: a synthetic store of ``--chunks`` chunks (random unit vectors, sample sentences
   as text: the vectors are synthetic, so only timings mean anything) written to embedded Chroma
   and to a Chroma server; p50/p95 of the dense query (30 nearest) and of the whole hybrid search
-  (real query embedding + BM25 + fusion). ``--million`` adds a 1M-chunk store (slow to build:
-  not run by default).
+  (real query embedding + BM25 + fusion). Each size is built once, in a child process, and
+  queried through a server on its files, then embedded. ``--million`` adds a 1M-chunk store
+  (slow to build: not run by default); ``--store-dir D --build-only`` builds the stores ahead
+  (niced, say) and a later run with the same ``--store-dir`` reuses them, so only the queries
+  need an idle machine.
 * ``ingest``: the sample ingested with the real embedder into each backend (papers/s).
 * ``memory``: peak RSS of a UI process (create_app + ``--questions`` chat turns) with both
   backends remote, in a child process (the sample is ingested by the parent beforehand).
@@ -34,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _machine import ROOT, SAMPLE, emit, log, machine, peak_rss_mb, summary
+from _machine import ROOT, SAMPLE, emit, load_average, log, machine, peak_rss_mb, summary
 
 QUESTIONS = ROOT / "evals" / "fixtures" / "qa_answerable.jsonl"
 CHUNKS_PER_PAPER = 4
@@ -44,7 +47,7 @@ def _questions() -> list[str]:
     return [str(json.loads(x)["question"]) for x in QUESTIONS.read_text().splitlines() if x]
 
 
-def bench_tldr(base: Path, limit: int) -> dict[str, Any]:
+def bench_tldr(base: Path, limit: int, server_threads: list[int]) -> dict[str, Any]:
     from assistant.config import Settings
     from assistant.llm.llama import LocalLLM
     from assistant.llm.openai_compat import OpenAICompatLLM
@@ -75,14 +78,19 @@ def bench_tldr(base: Path, limit: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {"papers": len(papers)}
     out["in_process"] = run("in-process", LocalLLM(settings), 1)
-    with model_server(settings, port=free_port(), log=base / "model.log") as server:
-        out["server_start_s"] = round(server.started_s, 2)
-        for c in (1, 2):
-            remote = settings.model_copy(update={"llm_base_url": server.url, "model_slots": c})
-            out[f"server_c{c}"] = run(f"server c={c}", OpenAICompatLLM(remote), c)
     base_rate = out["in_process"]["tldrs_per_min"]
-    out["server_c1_vs_in_process"] = round(out["server_c1"]["tldrs_per_min"] / base_rate, 3)
-    out["server_c2_vs_in_process"] = round(out["server_c2"]["tldrs_per_min"] / base_rate, 3)
+    for threads in server_threads or [0]:
+        # 0 = the in-process choice; fewer threads leave a core for the server's Python side
+        served = settings.model_copy(update={"n_threads": threads}) if threads else settings
+        tag = f"_t{threads}" if threads else ""
+        with model_server(served, port=free_port(), log=base / f"model{tag}.log") as server:
+            out[f"server_start_s{tag}"] = round(server.started_s, 2)
+            for c in (1, 2):
+                remote = settings.model_copy(update={"llm_base_url": server.url, "model_slots": c})
+                key = f"server_c{c}{tag}"
+                out[key] = run(f"server c={c} threads={threads or 'default'}",
+                               OpenAICompatLLM(remote), c)  # fmt: skip
+                out[f"{key}_vs_in_process"] = round(out[key]["tldrs_per_min"] / base_rate, 3)
     return out
 
 
@@ -122,7 +130,9 @@ def _query_times(store: Any, queries: list[str], embedder: Any) -> dict[str, Any
     from assistant.retrieve import Retriever
 
     retriever = Retriever(store, embedder)
-    retriever.search(queries[0])  # builds the keyword index once
+    t0 = time.perf_counter()
+    retriever.search(queries[0])  # builds the keyword index once and loads the HNSW index
+    first = time.perf_counter() - t0
     vectors = embedder.embed(queries)
     dense, hybrid = [], []
     for q, v in zip(queries, vectors, strict=True):
@@ -132,10 +142,35 @@ def _query_times(store: Any, queries: list[str], embedder: Any) -> dict[str, Any
         t0 = time.perf_counter()
         retriever.search(q)
         hybrid.append(time.perf_counter() - t0)
-    return {"dense_s": summary(dense), "hybrid_s": summary(hybrid)}
+    return {
+        "dense_s": summary(dense),
+        "hybrid_s": summary(hybrid),
+        "first_search_s": round(first, 2),
+    }
+
+
+def build_child(store_dir: Path, n: int) -> dict[str, Any]:
+    """Build the ``n``-chunk synthetic store in ``store_dir`` (a child process: the embedded
+    client must be gone before a server opens the same files); a marker records when it finished."""
+    from vectorstore.chroma import ChromaStore
+
+    marker = store_dir / f"built-{n}.json"
+    if marker.exists():
+        return dict(json.loads(marker.read_text()))
+    load_start = load_average()
+    store = ChromaStore(store_dir, f"syn-{n}")
+    build_s = _synthetic(store, n, seed=7)
+    info = {"build_s": round(build_s, 1), "chunks": store.count_chunks(),
+            "load_avg": [load_start, load_average()]}  # fmt: skip
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info))
+    tmp.replace(marker)
+    return info
 
 
 def bench_retrieval(base: Path, sizes: list[int], n_queries: int) -> dict[str, Any]:
+    """One store per size, built once, then queried through a Chroma server on its files and
+    embedded (same data both ways; the server is stopped before the embedded client opens it)."""
     from assistant.embedding.minilm import MiniLMEmbedder
     from assistant.servers import chroma_server, free_port
     from vectorstore.chroma import ChromaStore
@@ -143,18 +178,23 @@ def bench_retrieval(base: Path, sizes: list[int], n_queries: int) -> dict[str, A
     embedder = MiniLMEmbedder()
     queries = (_questions() * (n_queries // 74 + 1))[:n_queries]
     out: dict[str, Any] = {"vectors": "synthetic (random unit vectors), timings only"}
-    with chroma_server(base / "chroma-db", port=free_port(), log=base / "chroma.log") as server:
-        for n in sizes:
-            for kind in ("embedded", "server"):
-                name = f"syn-{n}"
-                if kind == "server":
-                    store = ChromaStore(None, name, url=server.url)
-                else:
-                    store = ChromaStore(base / f"embedded-{n}", name)
-                build_s = _synthetic(store, n, seed=7)
-                row = {"build_s": round(build_s, 1), **_query_times(store, queries, embedder)}
-                out[f"{kind}_{n}"] = row
-                log(f"  {kind} {n}: build {row['build_s']} s, dense {row['dense_s']}")
+    for n in sizes:
+        store_dir = base / f"store-{n}"
+        proc = subprocess.run(
+            [sys.executable, __file__, "--build-child", str(n), "--store-dir", str(base)],
+            capture_output=True, text=True, timeout=6 * 3600, check=True,
+        )  # fmt: skip
+        built = json.loads(proc.stdout.strip().splitlines()[-1])
+        out[f"build_{n}"] = built
+        log(f"  store of {n} chunks: {built}")
+        with chroma_server(store_dir, port=free_port(), log=base / f"chroma-{n}.log") as server:
+            remote = ChromaStore(None, f"syn-{n}", url=server.url)
+            row = _query_times(remote, queries, embedder)
+            out[f"server_{n}"] = row
+            log(f"  server {n}: {row}")
+        row = _query_times(ChromaStore(store_dir, f"syn-{n}"), queries, embedder)
+        out[f"embedded_{n}"] = row
+        log(f"  embedded {n}: {row}")
     return out
 
 
@@ -231,11 +271,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunks", type=int, default=100_000)
     ap.add_argument("--million", action="store_true", help="also a 1M-chunk store (slow)")
     ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--server-threads", default="",
+                    help="comma list of llama.cpp thread counts for the model server runs "
+                         "(default: the in-process choice only), e.g. 2,1")  # fmt: skip
     ap.add_argument("--questions", type=int, default=20, help="chat turns for the memory run")
     ap.add_argument("--only", default="tldr,retrieval,ingest,memory")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--store-dir",
+        type=Path,
+        help="keep the retrieval stores here and reuse them (built once per size)",
+    )
+    ap.add_argument("--build-only", action="store_true",
+                    help="with --store-dir: only build the retrieval stores (e.g. niced, ahead "
+                         "of an idle measuring run), then exit")  # fmt: skip
     ap.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--build-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    sizes = [args.chunks] + ([1_000_000] if args.million else [])
+    if args.build_child is not None:
+        n = args.build_child
+        print(json.dumps(build_child(args.store_dir / f"store-{n}", n)))
+        return 0
+    if args.build_only:
+        if args.store_dir is None:
+            ap.error("--build-only needs --store-dir")
+        for n in sizes:
+            log(f"building {n} chunks in {args.store_dir}")
+            print(json.dumps(build_child(args.store_dir / f"store-{n}", n)))
+        return 0
     if args.memory_child is not None:
         print(json.dumps(memory_child(args.memory_child)))
         return 0
@@ -245,11 +309,11 @@ def main(argv: list[str] | None = None) -> int:
         base = Path(tmp)
         if "tldr" in only:
             log(f"TL;DR batch, {args.limit} papers")
-            result["tldr"] = bench_tldr(base, args.limit)
+            threads = [int(t) for t in args.server_threads.split(",") if t]
+            result["tldr"] = bench_tldr(base, args.limit, threads)
         if "retrieval" in only:
-            sizes = [args.chunks] + ([1_000_000] if args.million else [])
             log(f"retrieval at {sizes} chunks")
-            result["retrieval"] = bench_retrieval(base, sizes, args.queries)
+            result["retrieval"] = bench_retrieval(args.store_dir or base, sizes, args.queries)
         if "ingest" in only:
             result["ingest"] = bench_ingest(base)
         if "memory" in only:
