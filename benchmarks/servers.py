@@ -49,6 +49,7 @@ def _questions() -> list[str]:
 
 def bench_tldr(base: Path, limit: int, server_threads: list[int]) -> dict[str, Any]:
     from assistant.config import Settings
+    from assistant.files import cpu_threads
     from assistant.llm.llama import LocalLLM
     from assistant.llm.openai_compat import OpenAICompatLLM
     from assistant.servers import free_port, model_server
@@ -57,7 +58,9 @@ def bench_tldr(base: Path, limit: int, server_threads: list[int]) -> dict[str, A
     from assistant.testing import InMemoryStore
 
     papers = parse_file(SAMPLE).papers[:limit]
-    settings = Settings(data_dir=base / "tldr")
+    # Pinned like the eval's: the adaptive policy reads the load average, which earlier heavy
+    # jobs leave high, and llama.cpp's text depends on the thread count.
+    settings = Settings(data_dir=base / "tldr", n_threads=cpu_threads())
     embedder = default_embedder(settings)
     embedder.embed(["warm up"])
 
@@ -80,7 +83,7 @@ def bench_tldr(base: Path, limit: int, server_threads: list[int]) -> dict[str, A
     out["in_process"] = run("in-process", LocalLLM(settings), 1)
     base_rate = out["in_process"]["tldrs_per_min"]
     for threads in server_threads or [0]:
-        # 0 = the in-process choice; fewer threads leave a core for the server's Python side
+        # 0 = the in-process count; fewer threads leave a core for the server's Python side
         served = settings.model_copy(update={"n_threads": threads}) if threads else settings
         tag = f"_t{threads}" if threads else ""
         with model_server(served, port=free_port(), log=base / f"model{tag}.log") as server:
