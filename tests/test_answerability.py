@@ -274,3 +274,22 @@ def test_a_head_worded_differently_falls_back_to_the_question_words() -> None:
     # "pool" is not in the sentence; the question's "data" is, next to the number it sizes
     s = "Across 9 settings and 5 benchmarks, we keep 95% of accuracy using 20% of the 1.2M data."
     assert _span("How big is the data pool it selects from?", s).startswith("1.2M")
+
+
+def test_a_question_asking_two_things_gets_one_span_over_both_answers() -> None:
+    s = "We release the Alpha corpus, which holds 4,210 spoken dialogs covering nine domains."
+    span = _span("How many dialogs does Alpha hold, and across how many domains?", s)
+    assert "4,210" in span and "nine" in span
+    far = (
+        "Alpha holds 4,210 spoken dialogs that were collected by crowd workers over several "
+        "months from many different cities and then checked twice by experts, in nine domains."
+    )
+    assert _span("How many dialogs does Alpha hold, and across how many domains?", far) == (
+        "4,210 spoken dialogs"  # too far apart to read as one span: the first part's answer
+    )
+
+
+def test_a_list_after_including_is_the_span_for_several_names() -> None:
+    s = "We add auxiliary tasks including Order Prediction (OP), Gap Filling (GF) and Masking (M)."
+    span = _span("Which auxiliary tasks does the model add?", s)
+    assert "Order Prediction" in span and "Masking" in span

@@ -104,7 +104,9 @@ def _trim(sentence: str, start: int, end: int) -> tuple[int, int] | None:
     lead = len(text) - len(text.lstrip(" ,;:("))
     text = text.strip(" ,;:(")
     text = text.rstrip(" .,;:)") if text.count("(") >= text.count(")") else text.rstrip(" .,;:")
-    text = re.sub(r"(?:\s+(?:and|or|the|a|an|of|in|on|with|to))+$", "", text)
+    text = re.sub(
+        r"(?:\s+(?:and|or|the|a|an|of|in|on|with|to|that|which|who|for|from|by|as|at))+$", "", text
+    )
     if not text:
         return None
     return start + lead, start + lead + len(text)
@@ -164,13 +166,20 @@ _PAREN_LIST = re.compile(r"\(([^()]*?(?:,|\band\b)[^()]*?)\)")
 _COLON_LIST = re.compile(r":\s*([^.;:()]*?(?:,|\band\b)[^.;:()]*?)(?=[.;]|$)")
 
 
+_CUED_LIST = re.compile(
+    r"\b(?:including|such as|namely)\s+([^;:]*?(?:,|\band\b)[^;:]*)", re.IGNORECASE
+)
+
+
 def _list_span(sentence: str, anchors: list[int], reach: int) -> tuple[int, int] | None:
     """A listed set of names next to what is asked for: "(ACDC, LVSC, CHAOS)", "three
-    scenarios: recommendation, routing, and passage ranking"."""
+    scenarios: recommendation, routing, and passage ranking", "including STP, TC and NSP"."""
     best: tuple[float, tuple[int, int]] | None = None
-    for pattern in (_PAREN_LIST, _COLON_LIST):
+    for pattern in (_PAREN_LIST, _COLON_LIST, _CUED_LIST):
         for m in pattern.finditer(sentence):
             start, end = m.span(1)
+            if pattern is _CUED_LIST:  # runs on through its commas and parentheses
+                end = start + len(re.split(r"[.;:]\s|\s(?:which|that|to|for)\s", m.group(1))[0])
             if len(sentence[start:end].split()) > MAX_SPAN_WORDS + 4:
                 continue
             cost = _distance(start, end, anchors)
@@ -297,7 +306,33 @@ def _wants_list(question: str, kind: str) -> bool:
     return (kind == "name" and asks_for_several(question)) or bool(_SEVERAL.search(question))
 
 
+# "How many dialogs does it contain, and across how many domains?": two things asked at once
+_PART = re.compile(
+    r",?\s+and\s+(?=(?:[\w-]+\s+){0,2}(?:what|which|how|who|where|when)\b)", re.IGNORECASE
+)
+MAX_JOINED_WORDS = 24
+
+
 def mark_span(question: str, sentence: str, *, kind: str | None = None) -> tuple[int, int] | None:
+    """Character span of ``sentence`` that answers ``question``, or None when none stands out.
+
+    A question asking two things at once gets one span over both answers when the sentence
+    gives them close together ("13,215 task-based dialogs comprising six domains"), else the
+    first part's. See :func:`_mark_one` for one question.
+    """
+    parts = [p.strip(" ,?") + "?" for p in _PART.split(question) if len(p.split()) >= 2]
+    if len(parts) < 2:
+        return _mark_one(question, sentence, kind=kind)
+    found = [sp for p in parts if (sp := _mark_one(p, sentence)) is not None]
+    if not found:
+        return _mark_one(question, sentence, kind=kind)
+    start, end = min(a for a, _ in found), max(b for _, b in found)
+    if len(found) > 1 and len(sentence[start:end].split()) <= MAX_JOINED_WORDS:
+        return start, end
+    return found[0]
+
+
+def _mark_one(question: str, sentence: str, *, kind: str | None = None) -> tuple[int, int] | None:
     """Character span of ``sentence`` that answers ``question``, or None when none stands out.
 
     A quantity question gets the number nearest what it asks for, with its noun ("3.5K
