@@ -77,6 +77,9 @@ class _Verifier:
         self.checks: list[SentenceCheck] = []
         self.shown: list[str] = []
         self.used: dict[int, str] = {}  # marker -> quote
+        # marker -> every evidence sentence shown verbatim for it, each cited with its own span
+        # (marked for the part of a compound question that it answers)
+        self.leads: dict[int, list[evidence.Candidate]] = {}
         self.quoted: set[str] = set()  # evidence sentences already shown verbatim
         titles = [b.title for b in blocks]
         # what a sentence must mention to address the question
@@ -89,6 +92,7 @@ class _Verifier:
         if candidate.sentence in self.quoted or not self._holds(shown):
             return False
         self.used.setdefault(candidate.source.key, candidate.sentence)
+        self.leads.setdefault(candidate.source.key, []).append(candidate)
         self.quoted.add(candidate.sentence)
         self._emit(shown)
         self.checks.append(
@@ -275,26 +279,31 @@ def answer_question(
 
 
 def _citations(query: str, verifier: _Verifier, blocks: Sequence[SourceBlock]) -> list[Citation]:
+    """One citation per quoted evidence sentence (a paper quoted twice is cited twice, each
+    quote with its own span: the answering part is often in the second), else per paper."""
     by_marker = {b.marker: b for b in blocks}
     out = []
     for marker in sorted(verifier.used):
         b = by_marker[marker]
-        quote = verifier.used[marker] or grounding.best_quote(
-            query + " " + " ".join(verifier.shown), b.abstract
-        )
-        span = evidence.mark_span(query, quote)
-        out.append(
-            Citation(
-                marker=marker,
-                paper_id=b.hit.paper_id,
-                title=b.title,
-                chunk_id=b.hit.chunk_id,
-                quote=quote,
-                url=b.hit.url,
-                published=b.hit.published,
-                authors=b.hit.authors,
-                span=quote[span[0] : span[1]] if span else "",
-                span_start=span[0] if span else None,
+        quotes = [(c.sentence, c.span) for c in verifier.leads.get(marker, [])]
+        if not quotes:  # cited by a model sentence only: the quote is the sentence it rests on
+            quote = verifier.used[marker] or grounding.best_quote(
+                query + " " + " ".join(verifier.shown), b.abstract
             )
-        )
+            quotes = [(quote, evidence.mark_span(query, quote))]
+        for quote, span in quotes:
+            out.append(
+                Citation(
+                    marker=marker,
+                    paper_id=b.hit.paper_id,
+                    title=b.title,
+                    chunk_id=b.hit.chunk_id,
+                    quote=quote,
+                    url=b.hit.url,
+                    published=b.hit.published,
+                    authors=b.hit.authors,
+                    span=quote[span[0] : span[1]] if span else "",
+                    span_start=span[0] if span else None,
+                )
+            )
     return out

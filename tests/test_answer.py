@@ -213,3 +213,32 @@ def test_compound_question_leads_with_evidence_for_each_part(retriever: Retrieve
     assert not ans.abstained
     assert "360 million" in ans.answer and "47.9" in ans.answer
     assert len({c.paper_id for c in ans.citations}) == 2
+
+
+def test_each_quoted_evidence_sentence_is_cited_with_its_own_span() -> None:
+    # Two sentences of one paper lead the answer; the answering part is in the second, so
+    # each quote is cited (same marker) and marked on its own.
+    from assistant import evidence
+    from assistant.answer import _citations, _Verifier
+    from assistant.context import SourceBlock
+    from assistant.types import Hit
+
+    first = "We propose Alpha, a planner for household robots."
+    second = "Alpha is evaluated on 12 kitchens and 3 offices."
+    abstract = f"{first} {second}"
+    hit = Hit(chunk_id="c1", paper_id="p1", title="Alpha", text=abstract, score=1.0)
+    block = SourceBlock(marker=1, hit=hit, title="Alpha", text=abstract, abstract=abstract)
+    q = "How many kitchens is Alpha evaluated on?"
+    verifier = _Verifier(q, [block], None, 0.5, None)
+    src = evidence.Source(key=1, paper_id="p1", title="Alpha", abstract=abstract)
+    for i, s in enumerate((first, second)):
+        span = evidence.mark_span(q, s)
+        cand = evidence.Candidate(src, s, i, {}, 0.9 - i / 10, span)
+        verifier.used.setdefault(1, s)
+        verifier.leads.setdefault(1, []).append(cand)
+    cites = _citations(q, verifier, [block])
+    assert [c.quote for c in cites] == [first, second]
+    assert {c.marker for c in cites} == {1}
+    assert cites[1].span == "12 kitchens"
+    assert cites[1].span_start is not None
+    assert second[cites[1].span_start :].startswith("12 kitchens")

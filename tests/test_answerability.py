@@ -213,3 +213,83 @@ def test_a_question_for_a_gain_gets_the_percentage() -> None:
     assert _span("How much does Tree-of-Code improve over CodeAct?", s).startswith("20%")
     s2 = "ShapefileGPT achieved a task success rate of 95.24%, outperforming the GPT series."
     assert _span("What task success rate does ShapefileGPT report?", s2).startswith("95.24%")
+
+
+# --- span kinds by question type (issue 16: the span holds the key fact) ----------------------
+# Sentences are made up in the style of abstracts; none is a fixture row.
+
+
+def test_the_thing_a_paper_introduces_is_the_span() -> None:
+    s = "To model long context, we design a cross-layer token cache that is updated per layer."
+    q = "What extra module passes context between layers?"
+    assert _span(q, s) == "cross-layer token cache"
+    s2 = "Our system adopts a select-then-verify strategy for pruning, with a learned threshold."
+    assert "select-then-verify" in _span("What technique does the system use to prune?", s2)
+
+
+def test_an_introduced_phrase_that_repeats_the_question_runs_on_to_its_clause() -> None:
+    s = "We propose a novel data filtering method that exploits loss curvature during training."
+    span = _span("What new filtering trick do the authors propose?", s)
+    assert "loss curvature" in span
+
+
+def test_a_how_question_gets_the_method_clause() -> None:
+    s = (
+        "Our idea is to turn the search into a pruning process that removes the least likely "
+        "branch from the frontier at every step, which saves memory."
+    )
+    assert "least likely branch" in _span("How does the planner break the search into steps?", s)
+
+
+def test_several_things_asked_get_the_whole_list() -> None:
+    s = "The model is tested in four settings: translation, parsing, tagging, and summarization."
+    assert "tagging, and summarization" in _span("Which kinds of settings is it tested in?", s)
+    s2 = "It introduces a two-stage design: A Coarse stage for layout and A Fine stage for detail."
+    span = _span("What are the two stages of the design?", s2)
+    assert "Coarse" in span and "Fine" in span
+
+
+def test_a_kind_of_question_gets_the_qualifier_of_its_noun() -> None:
+    s = "We report the lessons learned at large-scale e-commerce services over two years."
+    q = "What kind of online service is the work from?"
+    assert _span(q, s) == "large-scale e-commerce services"
+
+
+def test_a_stranded_preposition_points_at_its_object() -> None:
+    s = "A gating network picks experts based on their overlap with seed prompts, cheaply."
+    assert "overlap with seed prompts" in _span("What does the gating network base its pick on?", s)
+
+
+def test_a_superlative_question_gets_what_the_sentence_singles_out() -> None:
+    s = "Models handle short inputs well but struggle, especially when answers span several pages."
+    assert "answers span several pages" in _span("What do models find hardest here?", s)
+
+
+def test_list_enumerators_are_not_counts() -> None:
+    s = "The pipeline is split into three parts: (1) parsing input, (2) planning, and (3) output."
+    assert _span("How many parts does the pipeline have?", s).startswith("three")
+
+
+def test_a_head_worded_differently_falls_back_to_the_question_words() -> None:
+    # "pool" is not in the sentence; the question's "data" is, next to the number it sizes
+    s = "Across 9 settings and 5 benchmarks, we keep 95% of accuracy using 20% of the 1.2M data."
+    assert _span("How big is the data pool it selects from?", s).startswith("1.2M")
+
+
+def test_a_question_asking_two_things_gets_one_span_over_both_answers() -> None:
+    s = "We release the Alpha corpus, which holds 4,210 spoken dialogs covering nine domains."
+    span = _span("How many dialogs does Alpha hold, and across how many domains?", s)
+    assert "4,210" in span and "nine" in span
+    far = (
+        "Alpha holds 4,210 spoken dialogs that were collected by crowd workers over several "
+        "months from many different cities and then checked twice by experts, in nine domains."
+    )
+    assert _span("How many dialogs does Alpha hold, and across how many domains?", far) == (
+        "4,210 spoken dialogs"  # too far apart to read as one span: the first part's answer
+    )
+
+
+def test_a_list_after_including_is_the_span_for_several_names() -> None:
+    s = "We add auxiliary tasks including Order Prediction (OP), Gap Filling (GF) and Masking (M)."
+    span = _span("Which auxiliary tasks does the model add?", s)
+    assert "Order Prediction" in span and "Masking" in span
