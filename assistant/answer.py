@@ -19,6 +19,7 @@ from dataclasses import replace
 from assistant import evidence, grounding, listing
 from assistant.config import AnswerConfig
 from assistant.context import SourceBlock, build_prompt
+from assistant.evidence.relevance import relevance_issue
 from assistant.gather import gather
 from assistant.protocols import ChatModel, Embedder, Message
 from assistant.retrieve import Retriever
@@ -68,6 +69,7 @@ class _Verifier:
         # Shown text must also hold against each cited paper's whole title + abstract: the
         # same check, on the same text, that the evals apply afterwards.
         self.full = {b.marker: f"{b.title}\n\n{b.abstract}" for b in blocks}
+        self.abstracts = [b.abstract for b in blocks]
         # Each source sentence is embedded once per answer, not once per checked sentence.
         if embedder is not None and not isinstance(embedder, grounding.CachingEmbedder):
             embedder = grounding.CachingEmbedder(embedder)
@@ -129,7 +131,8 @@ class _Verifier:
         words = grounding.content_words(v.clean)
         if self.asked and not evidence.mentions(self.asked, words):
             return "does not address the question"
-        return ""
+        cited = [self.blocks[c].abstract for c in v.cites if c in self.blocks]
+        return relevance_issue(v.clean, self.question, cited or self.abstracts)
 
     def _one(self, v: grounding.SentenceVerdict) -> None:
         valid = [c for c in v.cites if c in self.blocks]

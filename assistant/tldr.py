@@ -2,8 +2,9 @@
 
 Each prompt holds exactly one abstract, so a poisoned neighbour cannot change another paper's
 TL;DR. A candidate is kept only if it is one sentence, within the word limit, not a copy of the
-title, and passes the grounding check (every number and entity in the abstract, support over
-the threshold). When no candidate passes, a sentence of the abstract is compressed instead.
+title, passes the grounding check (every number and entity in the abstract, support over the
+threshold) and is a near-compression of one abstract sentence (:mod:`.grounding.compression`).
+When no candidate passes, a sentence of the abstract is compressed instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from assistant import grounding, prompting
 from assistant.config import TldrConfig
 from assistant.context import clip_words
 from assistant.grounding import extractive
+from assistant.grounding.compression import compression_issue
 from assistant.injection import sanitize_source
 from assistant.protocols import ChatModel, Embedder, Message
 from assistant.types import Paper, Tldr
@@ -141,6 +143,8 @@ def judge_candidate(
     support = grounding.score_support(
         candidate, [judge_source(paper)], embedder=embedder, threshold=cfg.threshold
     )
+    if support.supported and (issue := compression_issue(candidate, paper.title, paper.abstract)):
+        return False, support.score, issue
     return support.supported, support.score, support.reason
 
 

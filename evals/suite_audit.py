@@ -3,10 +3,11 @@
 ``evals/fixtures/audit_labelled.jsonl`` holds answer sentences and TL;DRs the default model
 wrote, each labelled good/bad by hand (with the reason) against the cited title + abstract,
 without seeing any verdict. Every row is judged again by the current judge, as the answerer
-and the TL;DR writer judge it; the suite reports the judge's precision (of what it would show,
-the share labelled good), its recall on the bad ones, and the audited unsupported rate: the
-share of what it would show that a person labelled bad. Relabel, don't tune: new outputs of a
-changed judge get new rows.
+and the TL;DR writer judge it (a TL;DR must also be a near-compression of one abstract
+sentence, an answer sentence must give what its question asks for); the suite reports the
+judge's precision (of what it would show, the share labelled good), its recall on the bad
+ones, and the audited unsupported rate: the share of what it would show that a person
+labelled bad. Relabel, don't tune: new outputs of a changed judge get new rows.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ AUDIT_HELP = {
 
 def _shown(row: dict[str, object], papers: dict[str, Paper], embedder: Embedder | None) -> bool:
     from assistant import grounding
+    from assistant.evidence.relevance import relevance_issue
+    from assistant.grounding.compression import compression_issue
 
     ids = [str(i) for i in row["paper_ids"]]  # type: ignore[attr-defined]
     found = [papers[i] for i in ids if i in papers]
@@ -41,11 +44,18 @@ def _shown(row: dict[str, object], papers: dict[str, Paper], embedder: Embedder 
         return False
     sentence = str(row["sentence"])
     if row["kind"] == "tldr":
+        paper = found[0]
         return grounding.score_support(
             sentence, list(sources.values()), embedder=embedder
-        ).supported
+        ).supported and not compression_issue(sentence, paper.title, paper.abstract)
     verdicts = grounding.check_sentences(sentence, sources, embedder=embedder)
-    return bool(verdicts) and all(v.supported for v in verdicts)
+    abstracts = [p.abstract for p in found]
+    question = str(row.get("question") or "")
+    return (
+        bool(verdicts)
+        and all(v.supported for v in verdicts)
+        and not relevance_issue(" ".join(v.clean for v in verdicts), question, abstracts)
+    )
 
 
 def _rates(rows: list[tuple[bool, bool]]) -> dict[str, float | None]:

@@ -12,6 +12,7 @@ import pytest
 from assistant import grounding
 from assistant.config import TldrConfig
 from assistant.errors import UsageError
+from assistant.grounding.compression import compression_issue
 from assistant.journal import TldrJournal, export, render_export
 from assistant.sources import parse_file
 from assistant.testing import FakeEmbedder, FakeLLM
@@ -19,6 +20,7 @@ from assistant.tldr import (
     clean_candidate,
     continue_opener,
     drop_invented_asides,
+    judge_source,
     paper_name,
     write_tldr,
 )
@@ -36,21 +38,26 @@ def _cfg(**kw: object) -> TldrConfig:
     return TldrConfig(provenance={"model_sha256": "x"}, **kw)  # type: ignore[arg-type]
 
 
+FAITHFUL = (
+    "Cappy is a pretrained small scorer designed to enhance the performance of multi-task LLMs."
+)
+
+
 def test_faithful_candidate_is_generated(cappy: Paper) -> None:
-    llm = FakeLLM().enqueue("Cappy is a small scorer with 360 million parameters that boosts LLMs.")
+    llm = FakeLLM().enqueue(FAITHFUL)
     rec = write_tldr(cappy, llm=llm, embedder=FakeEmbedder(), config=_cfg())
     assert rec.method == "generated"
-    assert rec.tldr == "Cappy is a small scorer with 360 million parameters that boosts LLMs."
-    assert rec.words == 12 and rec.support >= 0.6
+    assert rec.tldr == FAITHFUL
+    assert rec.words == 14 and rec.support >= 0.6
     assert rec.provenance["content_hash"] == cappy.content_hash
     assert len(llm.calls) == 1
 
 
 def test_the_model_continues_the_reply_opener(cappy: Paper) -> None:
-    llm = FakeLLM().enqueue(" a small scorer with 360 million parameters that boosts LLMs.")
+    llm = FakeLLM().enqueue(FAITHFUL.removeprefix("Cappy is"))
     rec = write_tldr(cappy, llm=llm, embedder=FakeEmbedder(), config=_cfg())
     assert rec.method == "generated"
-    assert rec.tldr == "Cappy is a small scorer with 360 million parameters that boosts LLMs."
+    assert rec.tldr == FAITHFUL
     assert llm.calls[0][-1] == {"role": "assistant", "content": "Cappy is"}
     assert paper_name("Cappy: Outperforming and Boosting") == "Cappy"
     assert paper_name("A Survey: Two Words") == "" and paper_name("No colon here") == ""
@@ -74,6 +81,16 @@ def test_hallucinated_number_falls_back_to_extractive(cappy: Paper) -> None:
     assert len(llm.calls) == 3  # every retry was tried before falling back
 
 
+def test_a_supported_tldr_that_compresses_no_one_sentence_falls_back(cappy: Paper) -> None:
+    """Every word is in the abstract, spread over two sentences: not a compression of one."""
+    composed = "Cappy is a small scorer with 360 million parameters that boosts LLMs."
+    llm = FakeLLM().enqueue(*[composed] * 3)
+    rec = write_tldr(cappy, llm=llm, embedder=FakeEmbedder(), config=_cfg())
+    assert rec.method == "extractive" and len(llm.calls) == 3
+    assert grounding.score_support(composed, [judge_source(cappy)]).supported  # the judge alone
+    assert compression_issue(composed, cappy.title, cappy.abstract)
+
+
 def test_title_repetition_is_rejected(cappy: Paper) -> None:
     llm = FakeLLM().enqueue(*[cappy.title] * 3)
     rec = write_tldr(cappy, llm=llm, config=_cfg())
@@ -94,13 +111,15 @@ def test_retry_can_succeed_after_bad_first_candidate(cappy: Paper) -> None:
 
 def test_invented_acronym_aside_is_dropped_instead_of_a_retry(cappy: Paper) -> None:
     llm = FakeLLM().enqueue(
-        " a pretrained small scorer (PSS) with 360 million parameters (Cappy) that boosts LLMs."
+        " a pretrained small scorer (PSS) designed to enhance the performance of multi-task"
+        " large language models (LLMs)."
     )
     rec = write_tldr(cappy, llm=llm, embedder=FakeEmbedder(), config=_cfg())
     assert rec.method == "generated" and len(llm.calls) == 1
     # the invented acronym goes; an aside the abstract contains stays
     assert rec.tldr == (
-        "Cappy is a pretrained small scorer with 360 million parameters (Cappy) that boosts LLMs."
+        "Cappy is a pretrained small scorer designed to enhance the performance of multi-task"
+        " large language models (LLMs)."
     )
     assert drop_invented_asides("A (XQZ) c (Wvu) (LLMs)", cappy) == "A c (LLMs)"
     assert drop_invented_asides("a (sca) b", cappy) == "a b"  # "scorer" does not support "sca"
