@@ -19,8 +19,8 @@ from assistant.injection import sanitize_source
 from assistant.retrieve import Retrieval, Retriever
 from assistant.types import Hit
 
-MULTI_LEAD_FLOOR = 0.2  # a second paper's best sentence leads only when this likely to answer
-SECOND_LEAD_RATIO = 0.5  # a second sentence of the lead paper leads at this share of its score
+MULTI_LEAD_FLOOR = 0.05  # a second paper's best sentence leads only when this likely to answer
+SECOND_LEAD_RATIO = 0.2  # a second sentence of the lead paper leads at this share of its score
 _COMPARE = re.compile(
     r"\b(compare|compared|comparison|both|each|versus|vs\.?|two papers|three papers|"
     r"difference between|differ)\b",
