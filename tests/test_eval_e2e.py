@@ -92,7 +92,7 @@ def test_honest_fake_model_passes_the_grounding_gates(tmp_path: Path) -> None:
     values = _values(result)
     assert values["unsupported_sentence_rate"] == 0.0
     # the answer leads with a verbatim quote; the honest model adds its own verified sentences
-    # (one to three quotes lead, so the share sits near 0.10 with 20 questions; 0 if none shown)
+    # (one to three quotes lead, so the share sits near 0.09 with 20 questions; 0 if none shown)
     assert values["model_sentence_share"] is not None and values["model_sentence_share"] > 0.05
     assert result.passed, [m.name for m in result.failed_metrics]
     assert list(tmp_path.glob("assistant-eval-*")) == []  # the temp store is removed
